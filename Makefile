@@ -1,0 +1,72 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+# Debian packages the code needs: gettext compiles the translations.
+SYSTEM_PACKAGES := gettext
+# The services pass in CI (CI=true): the real PostgreSQL and Redis on this machine.
+CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult
+CI_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: help run test test-embedded test-services lint bench system-packages messages migrate seed
+
+help:
+	@echo "make run    install what is missing, migrate, load demo data, serve on http://127.0.0.1:8000"
+	@echo "make test   install what is missing and run the tests (CI=true: also on PostgreSQL + Redis)"
+	@echo "make lint   ruff and mypy"
+
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP)-run: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(STAMP)-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(STAMP)-run
+
+messages: system-packages $(STAMP)-run
+	@$(PY) manage.py compilemessages -v0 --ignore=.venv
+
+migrate: $(STAMP)-run
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: system-packages $(STAMP)-run messages seed
+	$(VENV)/bin/daphne -b 127.0.0.1 -p 8000 consult.asgi:application
+
+test: system-packages $(STAMP)-dev messages
+	$(MAKE) --no-print-directory test-embedded
+	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory test-services; fi
+
+test-embedded:
+	@echo "== tests: embedded defaults (SQLite, in-memory channel layer, local files)"
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+
+test-services:
+	@echo "== tests: services (PostgreSQL, Redis)"
+	DATABASE_URL=$(CI_DATABASE_URL) REDIS_URL=$(CI_REDIS_URL) CONSULT_REQUIRE_SERVICES=1 $(PY) -m pytest
+
+lint: $(STAMP)-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+bench: $(STAMP)-dev messages
+	$(PY) -m bench

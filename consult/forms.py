@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from consult.models import Case, Priority, Professional, User, normalize_phone, phone_validator
+
+
+class PhoneField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Mobile phone"))
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "tel", "autocomplete": "tel"})
+
+    def to_python(self, value: Any) -> str:
+        return normalize_phone(super().to_python(value) or "")
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        phone_validator(value)
+
+
+class SignupForm(forms.Form):
+    name = forms.CharField(label=_("Your name"), max_length=100)
+    phone = PhoneField()
+    password = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean_phone(self) -> str:
+        phone: str = self.cleaned_data["phone"]
+        if User.objects.filter(phone=phone).exists():
+            raise ValidationError(_("This phone number already has an account. Please log in."))
+        return phone
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        password = data.get("password")
+        if password:
+            candidate = User(phone=data.get("phone", ""), name=data.get("name", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except ValidationError as error:
+                self.add_error("password", error)
+        return data
+
+
+class PhoneLoginForm(AuthenticationForm):
+    username = PhoneField()
+
+    error_messages = {
+        "invalid_login": _("The phone number or password is not right. Please try again."),
+        "inactive": _("This account is not active."),
+    }
+
+
+class CaseSubmitForm(forms.Form):
+    description = forms.CharField(
+        label=_("What do you need help with?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    elderly = forms.BooleanField(
+        label=_("The person who needs help is 65 or older"), required=False
+    )
+
+    def priority(self) -> int:
+        return Priority.ELDERLY if self.cleaned_data.get("elderly") else Priority.NORMAL
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)
+
+
+def _candidate_label(professional: Any) -> str:
+    return _("%(name)s · %(org)s · %(load)s open") % {
+        "name": professional.user.name,
+        "org": professional.organisation,
+        "load": professional.load,
+    }
+
+
+class ReassignForm(forms.Form):
+    professional = forms.ModelChoiceField(
+        label=_("Give the case to"), queryset=Professional.objects.none(), empty_label=None
+    )
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        from consult.selectors import reassign_candidates
+
+        super().__init__(*args, **kwargs)
+        field = self.fields["professional"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = reassign_candidates(case)
+        field.label_from_instance = _candidate_label  # type: ignore[method-assign,assignment]
+
+
+class OnDutyForm(forms.Form):
+    on_duty = forms.BooleanField(required=False)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from consult import services
+from consult.models import Role, Skill
+
+
+class Command(BaseCommand):
+    help = "Create a doctor, lawyer or coordinator account (the password is asked, or read from STAFF_PASSWORD)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--role", required=True, choices=[Role.DOCTOR, Role.LAWYER, Role.COORDINATOR])
+        parser.add_argument("--phone", required=True)
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--organisation", default="")
+        parser.add_argument("--city", default="")
+        parser.add_argument("--skills", default="", help="Comma-separated service codes.")
+        parser.add_argument("--capacity", type=int, default=5)
+        parser.add_argument("--on-duty", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = os.environ.get("STAFF_PASSWORD") or getpass.getpass("Password: ")
+        try:
+            if options["role"] == Role.COORDINATOR:
+                user = services.coordinator_create(phone=options["phone"], name=options["name"], password=password)
+                self.stdout.write(f"coordinator {user.phone} created")
+                return
+            codes = [c.strip() for c in options["skills"].split(",") if c.strip()]
+            skills = list(Skill.objects.filter(code__in=codes))
+            missing = set(codes) - {s.code for s in skills}
+            if missing:
+                raise CommandError(f"unknown service codes: {', '.join(sorted(missing))}")
+            professional = services.professional_create(
+                phone=options["phone"],
+                name=options["name"],
+                role=options["role"],
+                password=password,
+                organisation=options["organisation"],
+                city=options["city"],
+                skills=skills,
+                capacity=options["capacity"],
+                on_duty=options["on_duty"],
+            )
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from None
+        self.stdout.write(f"{options['role']} {professional.user.phone} created")

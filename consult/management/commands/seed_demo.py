@@ -1,0 +1,97 @@
+"""Demo data for `make run`. Safe to run again: it updates what it finds, creates what is missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from consult import services
+from consult.models import Kind, Priority, Professional, Role, Skill, User
+
+DEMO_PASSWORD = "consult2026"  # noqa: S105 (published demo logins)
+
+# code, Chinese name, English name, materials (zh, en), office (zh, en), phone, hours
+MEDICAL = [
+    ("general", "全科（不确定看哪科）", "General practice (not sure)", "近期检查报告\n正在服用的药物清单", "Recent exam reports\nList of current medicines", 24),
+    ("internal", "内科", "Internal medicine", "近期血常规、生化报告\n正在服用的药物清单", "Recent blood tests\nList of current medicines", 24),
+    ("respiratory", "呼吸科", "Respiratory medicine", "胸片或胸部CT报告\n肺功能检查报告", "Chest X-ray or CT report\nLung function test", 24),
+    ("cardiology", "心内科", "Cardiology", "心电图\n血压记录\n正在服用的药物清单", "ECG\nBlood pressure record\nList of current medicines", 12),
+    ("paediatrics", "儿科", "Paediatrics", "孩子的疫苗接种本\n近期检查报告", "Child's vaccination booklet\nRecent exam reports", 12),
+    ("geriatrics", "老年病科", "Geriatrics", "近期检查报告\n正在服用的药物清单", "Recent exam reports\nList of current medicines", 24),
+    ("orthopaedics", "骨科", "Orthopaedics", "X光片或CT、核磁共振报告", "X-ray, CT or MRI report", 48),
+    ("dermatology", "皮肤科", "Dermatology", "患处清晰照片", "Clear photos of the affected skin", 48),
+    ("obgyn", "妇产科", "Obstetrics and gynaecology", "B超报告\n孕检记录", "Ultrasound report\nPregnancy check records", 24),
+    ("neurology", "神经内科", "Neurology", "头颅CT或核磁共振报告\n正在服用的药物清单", "Head CT or MRI report\nList of current medicines", 24),
+]
+LEGAL = [
+    ("unpaid-wages", "拖欠工资", "Unpaid wages", "劳动合同\n工资条或银行流水\n考勤记录", "Labour contract\nPayslips or bank records\nAttendance records", 48),
+    ("sick-pay", "病假工资", "Sick pay", "劳动合同\n病假证明\n工资条或银行流水", "Labour contract\nSick-leave certificate\nPayslips or bank records", 48),
+    ("overtime", "加班费", "Overtime pay", "劳动合同\n考勤或加班记录\n工资条", "Labour contract\nAttendance or overtime records\nPayslips", 48),
+    ("work-injury", "工伤赔偿", "Work injury compensation", "劳动合同\n工伤认定书或病历\n工资条", "Labour contract\nInjury certificate or medical records\nPayslips", 24),
+    ("dismissal", "违法解除劳动合同", "Unlawful dismissal", "劳动合同\n解除通知书\n工资条", "Labour contract\nDismissal notice\nPayslips", 24),
+    ("social-insurance", "社会保险缴纳", "Social insurance contributions", "劳动合同\n社保缴费记录", "Labour contract\nSocial insurance records", 72),
+    ("contract", "劳动合同纠纷", "Labour contract disputes", "劳动合同\n相关书面材料", "Labour contract\nRelated written documents", 72),
+]
+
+HOSPITAL = ("市第一人民医院", "City No. 1 People's Hospital", "0571-87000120")
+UNION = ("市总工会法律服务中心", "City Federation of Trade Unions legal service centre", "0571-12351")
+
+DOCTORS = [
+    ("13900000001", "李建国", ["general", "internal", "geriatrics"], 5),
+    ("13900000002", "王芳", ["respiratory", "internal"], 5),
+    ("13900000003", "陈志强", ["cardiology", "general"], 4),
+    ("13900000004", "刘静", ["paediatrics", "obgyn", "dermatology"], 4),
+    ("13900000005", "赵明", ["orthopaedics", "neurology"], 3),
+]
+LAWYERS = [
+    ("13700000001", "张律师", ["unpaid-wages", "sick-pay", "overtime"], 6),
+    ("13700000002", "孙律师", ["work-injury", "dismissal", "social-insurance", "contract"], 6),
+]
+COORDINATOR = ("13600000001", "周协调")
+RESIDENTS = [("13800000001", "王秀英"), ("13800000002", "李大山"), ("13800000003", "陈小梅")]
+
+
+class Command(BaseCommand):
+    help = "Load demo services, professionals, a coordinator and residents (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        for kind, rows, office in ((Kind.MEDICAL, MEDICAL, HOSPITAL), (Kind.LEGAL, LEGAL, UNION)):
+            for position, (code, zh, en, mat_zh, mat_en, hours) in enumerate(rows):
+                Skill.objects.update_or_create(
+                    code=code,
+                    defaults=dict(
+                        kind=kind, name_zh=zh, name_en=en, materials_zh=mat_zh, materials_en=mat_en,
+                        office_zh=office[0], office_en=office[1], office_phone=office[2],
+                        response_hours=hours, position=position, is_active=True,
+                    ),
+                )
+        for role, people, org in ((Role.DOCTOR, DOCTORS, HOSPITAL[0]), (Role.LAWYER, LAWYERS, UNION[0])):
+            for phone, name, codes, capacity in people:
+                skills = list(Skill.objects.filter(code__in=codes))
+                existing = Professional.objects.filter(user__phone=phone).first()
+                if existing is None:
+                    services.professional_create(
+                        phone=phone, name=name, role=role, password=DEMO_PASSWORD, organisation=org,
+                        city="杭州", skills=skills, capacity=capacity, on_duty=True,
+                    )
+                else:
+                    existing.skills.set(skills)
+        if not User.objects.filter(phone=COORDINATOR[0]).exists():
+            services.coordinator_create(phone=COORDINATOR[0], name=COORDINATOR[1], password=DEMO_PASSWORD)
+        for phone, name in RESIDENTS:
+            if not User.objects.filter(phone=phone).exists():
+                services.resident_signup(phone=phone, name=name, password=DEMO_PASSWORD)
+        first = User.objects.get(phone=RESIDENTS[0][0])
+        if not first.cases.exists():
+            services.case_submit(
+                resident=first, skill=Skill.objects.get(code="geriatrics"), priority=Priority.ELDERLY,
+                description="父亲92岁，最近常头晕，血压忽高忽低，想请医生看看体检报告。",
+            )
+            services.case_submit(
+                resident=first, skill=Skill.objects.get(code="sick-pay"),
+                description="病假20天，公司只发了802元，低于法定标准，想请工会律师帮忙调解。",
+            )
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Every demo password: {DEMO_PASSWORD}"))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from consult.services import case_sweep_unaccepted
+
+
+class Command(BaseCommand):
+    help = "Put cases that were assigned but not accepted in time back to matching."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--minutes", type=int, default=settings.ACCEPT_TIMEOUT_MINUTES,
+            help="How long an assigned case may wait for acceptance.",
+        )
+        parser.add_argument("--loop", action="store_true", help="Keep sweeping until stopped.")
+        parser.add_argument("--interval", type=int, default=60, help="Seconds between sweeps with --loop.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        timeout = timedelta(minutes=options["minutes"])
+        while True:
+            swept = case_sweep_unaccepted(timeout=timeout)
+            self.stdout.write(f"{swept} case(s) put back to matching")
+            if not options["loop"]:
+                return
+            time.sleep(options["interval"])

@@ -1,0 +1,332 @@
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+# Case references are read aloud over the phone and typed by elderly people: no 0/O, 1/I/L.
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERENCE_LENGTH = 8
+
+phone_validator = RegexValidator(
+    regex=r"^1[3-9]\d{9}$",
+    message=_("Enter an 11-digit mobile phone number starting with 1."),
+)
+
+
+def normalize_phone(raw: str) -> str:
+    """Strip spaces, dashes and a +86 / 0086 prefix, so "+86 138-0013-8000" is one number."""
+    digits = re.sub(r"[\s\-()]", "", raw or "")
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+    return digits
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+class Kind(models.TextChoices):
+    MEDICAL = "medical", _("Medical consultation")
+    LEGAL = "legal", _("Labour dispute")
+
+
+class Role(models.TextChoices):
+    RESIDENT = "resident", _("Resident")
+    DOCTOR = "doctor", _("Doctor")
+    LAWYER = "lawyer", _("Lawyer")
+    COORDINATOR = "coordinator", _("Coordinator")
+
+
+ROLE_KIND = {Role.DOCTOR: Kind.MEDICAL, Role.LAWYER: Kind.LEGAL}
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(
+        self, phone: str, password: str | None = None, **extra: Any
+    ) -> User:
+        user = self.model(phone=normalize_phone(phone), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, phone: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("role", Role.COORDINATOR)
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self.create_user(phone, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    phone = models.CharField(
+        _("mobile phone"), max_length=11, unique=True, validators=[phone_validator]
+    )
+    name = models.CharField(_("name"), max_length=100)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.RESIDENT)
+    email = models.EmailField(_("e-mail"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "phone"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})"
+
+    def clean(self) -> None:
+        super().clean()
+        self.phone = normalize_phone(self.phone)
+        if self.role == Role.COORDINATOR:
+            self.is_staff = True
+
+    def get_full_name(self) -> str:
+        return self.name
+
+    def get_short_name(self) -> str:
+        return self.name
+
+    @property
+    def is_resident(self) -> bool:
+        return self.role == Role.RESIDENT
+
+    @property
+    def is_professional(self) -> bool:
+        return self.role in (Role.DOCTOR, Role.LAWYER)
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == Role.COORDINATOR
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        # Coordinators run the platform: they administer every model in the admin.
+        if self.is_active and self.is_coordinator:
+            return True
+        return super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        if self.is_active and self.is_coordinator:
+            return True
+        return super().has_module_perms(app_label)
+
+
+class BilingualName(models.Model):
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
+
+
+class Skill(BilingualName):
+    """A medical specialty or a legal practice area: one service of the public catalogue."""
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    materials_zh = models.TextField(_("materials to prepare (Chinese)"), blank=True, help_text=_("One per line."))
+    materials_en = models.TextField(_("materials to prepare (English)"), blank=True, help_text=_("One per line."))
+    office_zh = models.CharField(_("office in charge (Chinese)"), max_length=200)
+    office_en = models.CharField(_("office in charge (English)"), max_length=200)
+    office_phone = models.CharField(_("office phone"), max_length=30)
+    response_hours = models.PositiveIntegerField(
+        _("promised first response (hours)"), default=24
+    )
+    is_active = models.BooleanField(_("offered"), default=True)
+    position = models.PositiveSmallIntegerField(_("position in catalogue"), default=0)
+
+    class Meta:
+        ordering = ["kind", "position", "code"]
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+
+    @property
+    def materials(self) -> list[str]:
+        text = self.materials_en if (get_language() or "").startswith("en") else self.materials_zh
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    @property
+    def office(self) -> str:
+        return self.office_en if (get_language() or "").startswith("en") else self.office_zh
+
+
+class Professional(models.Model):
+    """A doctor's or lawyer's working profile."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="professional")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    skills = models.ManyToManyField(Skill, related_name="professionals", verbose_name=_("skills"))
+    organisation = models.CharField(_("organisation"), max_length=200)
+    city = models.CharField(_("city"), max_length=100)
+    capacity = models.PositiveSmallIntegerField(_("capacity (open cases at most)"), default=5)
+    on_duty = models.BooleanField(_("on duty"), default=False)
+    last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("professional")
+        verbose_name_plural = _("professionals")
+
+    def __str__(self) -> str:
+        return f"{self.user.name} · {self.organisation}"
+
+    def clean(self) -> None:
+        expected = ROLE_KIND.get(Role(self.user.role)) if self.user_id else None
+        if self.user_id and expected != self.kind:
+            raise ValidationError(
+                {"kind": _("A doctor works medical cases and a lawyer legal cases.")}
+            )
+
+
+class Status(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    WAITING = "waiting", _("Waiting in line")
+    ASSIGNED = "assigned", _("Assigned")
+    ACTIVE = "active", _("In progress")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+# The only ways a case may move. A reassignment is assigned/active -> assigned.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.SUBMITTED: frozenset({Status.WAITING, Status.ASSIGNED, Status.WITHDRAWN}),
+    Status.WAITING: frozenset({Status.ASSIGNED, Status.WITHDRAWN}),
+    Status.ASSIGNED: frozenset(
+        {Status.ACTIVE, Status.WAITING, Status.ASSIGNED, Status.WITHDRAWN}
+    ),
+    Status.ACTIVE: frozenset({Status.RESOLVED, Status.ASSIGNED, Status.WITHDRAWN}),
+    Status.RESOLVED: frozenset({Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+}
+
+# The timestamp each status stamps when a case enters it.
+STATUS_TIMESTAMP = {
+    Status.SUBMITTED: "submitted_at",
+    Status.WAITING: "waiting_at",
+    Status.ASSIGNED: "assigned_at",
+    Status.ACTIVE: "accepted_at",
+    Status.RESOLVED: "resolved_at",
+    Status.CLOSED: "closed_at",
+    Status.WITHDRAWN: "withdrawn_at",
+}
+
+OPEN_STATUSES = (Status.SUBMITTED, Status.WAITING, Status.ASSIGNED, Status.ACTIVE)
+# Cases that count against a professional's capacity.
+LOAD_STATUSES = (Status.ASSIGNED, Status.ACTIVE)
+
+
+class Priority(models.IntegerChoices):
+    NORMAL = 0, _("Normal")
+    ELDERLY = 1, _("Elderly")
+    URGENT = 2, _("Urgent")
+
+
+class Case(models.Model):
+    reference = models.CharField(
+        _("reference"), max_length=REFERENCE_LENGTH, unique=True, default=new_reference, editable=False
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    skill = models.ForeignKey(Skill, on_delete=models.PROTECT, related_name="cases", verbose_name=_("service"))
+    resident = models.ForeignKey(User, on_delete=models.PROTECT, related_name="cases", verbose_name=_("resident"))
+    assignee = models.ForeignKey(
+        Professional,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("assigned to"),
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    description = models.TextField(_("short description"), max_length=2000)
+    declined_by = models.ManyToManyField(
+        Professional, blank=True, related_name="declined_cases", verbose_name=_("declined by")
+    )
+
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    waiting_at = models.DateTimeField(_("waiting since"), null=True, blank=True)
+    assigned_at = models.DateTimeField(_("assigned"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    # The first time any professional accepted the case: the "first response" of the figures.
+    first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "skill", "-priority", "waiting_at"], name="case_queue_idx"),
+            models.Index(fields=["assignee", "status"], name="case_load_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Verb(models.TextChoices):
+    SUBMITTED = "submitted", _("submitted the case")
+    WAITING = "waiting", _("case is waiting in line")
+    ASSIGNED = "assigned", _("case assigned")
+    CLAIMED = "claimed", _("took the case from the queue")
+    ACCEPTED = "accepted", _("accepted the case")
+    DECLINED = "declined", _("declined the case")
+    TIMED_OUT = "timed_out", _("did not accept in time")
+    REASSIGNED = "reassigned", _("reassigned the case")
+    RESOLVED = "resolved", _("resolved the case")
+    CLOSED = "closed", _("closed the case")
+    WITHDRAWN = "withdrawn", _("withdrew the case")
+    DOCUMENT_VIEWED = "document_viewed", _("viewed a document")
+    SUMMARY_GENERATED = "summary_generated", _("generated the summary")
+
+
+class CaseEvent(models.Model):
+    """The case's timeline and audit trail. Rows are only ever added."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    verb = models.CharField(_("what"), max_length=30, choices=Verb.choices)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.verb}"

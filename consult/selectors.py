@@ -1,0 +1,222 @@
+"""Reads: who may see what, queues, places in line and wait estimates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from consult.models import (
+    LOAD_STATUSES,
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    Kind,
+    Professional,
+    Skill,
+    Status,
+    User,
+)
+
+
+def _visible_cases(user: User | AnonymousUser) -> QuerySet[Case]:
+    """The one rule of who sees a case: its resident, its assignee, and coordinators."""
+    cases = Case.objects.select_related("skill", "resident", "assignee__user")
+    if not user.is_authenticated or not user.is_active:
+        return cases.none()
+    assert isinstance(user, User)
+    if user.is_coordinator:
+        return cases
+    if user.is_professional:
+        return cases.filter(assignee__user=user)
+    return cases.filter(resident=user)
+
+
+def case_get_for_user(*, user: User | AnonymousUser, reference: str) -> Case:
+    """The case `reference` if `user` may see it. Missing and forbidden are the same 404."""
+    try:
+        return _visible_cases(user).get(reference=reference.upper())
+    except Case.DoesNotExist:
+        raise Http404("No such case") from None
+
+
+def case_actions(*, case: Case, user: User) -> frozenset[str]:
+    """What `user` may do to `case` now; pages show these buttons, services enforce the same."""
+    actions: set[str] = set()
+    is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
+    if is_assignee and case.status == Status.ASSIGNED:
+        actions |= {"accept", "decline"}
+    if is_assignee and case.status == Status.ACTIVE:
+        actions.add("resolve")
+    if (is_assignee or user.is_coordinator) and case.status == Status.RESOLVED:
+        actions.add("close")
+    if case.resident_id == user.pk and case.status in OPEN_STATUSES:
+        actions.add("withdraw")
+    if user.is_coordinator and case.status in (Status.WAITING, Status.ASSIGNED, Status.ACTIVE):
+        actions.add("reassign")
+    return frozenset(actions)
+
+
+def case_timeline(case: Case) -> QuerySet[CaseEvent]:
+    return case.events.select_related("actor")
+
+
+def cases_of_resident(user: User) -> list[Case]:
+    cases = list(_visible_cases(user).filter(resident=user).order_by("-created_at"))
+    for case in cases:
+        case.place_in_line = queue_place(case)  # type: ignore[attr-defined]
+        case.estimated_wait = estimated_wait(case) if case.place_in_line else None  # type: ignore[attr-defined]
+    return cases
+
+
+def _waiting(skill_id: int) -> QuerySet[Case]:
+    return Case.objects.filter(status=Status.WAITING, skill_id=skill_id)
+
+
+def queue_place(case: Case) -> int | None:
+    """1 for the next case to be taken in its skill's queue; None when not waiting."""
+    if case.status != Status.WAITING or case.waiting_at is None:
+        return None
+    ahead = (
+        _waiting(case.skill_id)
+        .filter(
+            Q(priority__gt=case.priority)
+            | Q(priority=case.priority, waiting_at__lt=case.waiting_at)
+            | Q(priority=case.priority, waiting_at=case.waiting_at, pk__lt=case.pk)
+        )
+        .count()
+    )
+    return ahead + 1
+
+
+def recent_first_response(skill: Skill) -> timedelta:
+    """Average time from submission to first response over the skill's recent cases, or the
+    promised time when there is no history yet."""
+    recent = [
+        responded - submitted
+        for submitted, responded in Case.objects.filter(
+            skill=skill, first_response_at__isnull=False, submitted_at__isnull=False
+        )
+        .order_by("-first_response_at")
+        .values_list("submitted_at", "first_response_at")[: settings.WAIT_ESTIMATE_SAMPLE]
+        if submitted is not None and responded is not None
+    ]
+    if not recent:
+        return timedelta(hours=skill.response_hours)
+    total = sum(recent, timedelta())
+    return total / len(recent)
+
+
+def estimated_wait(case: Case) -> timedelta | None:
+    """Place in line times the recent response time, shared among the professionals on duty."""
+    place = queue_place(case)
+    if place is None:
+        return None
+    on_duty = Professional.objects.filter(skills=case.skill, on_duty=True, user__is_active=True).count()
+    return recent_first_response(case.skill) * place / max(on_duty, 1)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A waiting case as a professional sees it before taking it: no identity, no documents."""
+
+    skill: Skill
+    priority: int
+    priority_label: str
+    waited: timedelta
+    description: str
+
+
+def queue_for_professional(professional: Professional) -> list[QueueEntry]:
+    now = timezone.now()
+    waiting = (
+        Case.objects.filter(
+            status=Status.WAITING, kind=professional.kind, skill__in=professional.skills.values("pk")
+        )
+        .exclude(declined_by=professional)
+        .select_related("skill")
+        .order_by("-priority", "waiting_at", "pk")
+    )
+    return [
+        QueueEntry(
+            skill=case.skill,
+            priority=case.priority,
+            priority_label=case.get_priority_display(),
+            waited=now - (case.waiting_at or case.created_at),
+            description=case.description,
+        )
+        for case in waiting
+    ]
+
+
+def open_cases_of_professional(professional: Professional) -> QuerySet[Case]:
+    return (
+        Case.objects.filter(assignee=professional, status__in=(*LOAD_STATUSES, Status.RESOLVED))
+        .select_related("skill", "resident")
+        .order_by("-priority", "assigned_at")
+    )
+
+
+def professional_load(professional: Professional) -> int:
+    return Case.objects.filter(assignee=professional, status__in=LOAD_STATUSES).count()
+
+
+@dataclass(frozen=True)
+class SkillRow:
+    skill: Skill
+    waiting: int
+    oldest_waiting_at: datetime | None
+    professionals: Sequence[Professional]
+
+
+def coordinator_dashboard() -> list[SkillRow]:
+    """Per service: how many wait, since when, and who is on duty with what load."""
+    skills = Skill.objects.annotate(
+        waiting=Count("cases", filter=Q(cases__status=Status.WAITING)),
+        oldest_waiting_at=Min("cases__waiting_at", filter=Q(cases__status=Status.WAITING)),
+    ).prefetch_related(
+        Prefetch(
+            "professionals",
+            queryset=Professional.objects.filter(on_duty=True)
+            .select_related("user")
+            .annotate(load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES)))
+            .order_by("user__name"),
+            to_attr="on_duty_professionals",
+        )
+    )
+    return [
+        SkillRow(
+            skill=skill,
+            waiting=skill.waiting,
+            oldest_waiting_at=skill.oldest_waiting_at,
+            professionals=skill.on_duty_professionals,
+        )
+        for skill in skills
+    ]
+
+
+def reassign_candidates(case: Case) -> QuerySet[Professional]:
+    return (
+        Professional.objects.filter(kind=case.kind, user__is_active=True)
+        .exclude(pk=case.assignee_id or 0)
+        .select_related("user")
+        .annotate(
+            load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES), distinct=True),
+            has_skill=Count("skills", filter=Q(skills=case.skill), distinct=True),
+        )
+        .order_by("-has_skill", "load", "user__name")
+    )
+
+
+def catalogue() -> dict[str, list[Skill]]:
+    skills = Skill.objects.filter(is_active=True)
+    return {
+        Kind.MEDICAL: [s for s in skills if s.kind == Kind.MEDICAL],
+        Kind.LEGAL: [s for s in skills if s.kind == Kind.LEGAL],
+    }

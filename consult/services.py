@@ -1,0 +1,361 @@
+"""Every write to accounts and cases. Views, admin actions and commands call these.
+
+Services assume the caller already passed `case_get_for_user` where a user reached the case by its
+reference; they still check the role rules (only the assignee accepts, only a coordinator
+reassigns), because those are business rules, not visibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consult.errors import CaseConflict, CaseError, InvalidTransition
+from consult.models import (
+    LOAD_STATUSES,
+    ROLE_KIND,
+    STATUS_TIMESTAMP,
+    TRANSITIONS,
+    Case,
+    CaseEvent,
+    Priority,
+    Professional,
+    Role,
+    Skill,
+    Status,
+    User,
+    Verb,
+    new_reference,
+)
+from realtime.events import case_group, queue_group, send_event_on_commit
+
+_UNSET: Any = object()
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def resident_signup(*, phone: str, name: str, password: str) -> User:
+    return User.objects.create_user(phone=phone, password=password, name=name, role=Role.RESIDENT)
+
+
+@transaction.atomic
+def professional_create(
+    *,
+    phone: str,
+    name: str,
+    role: str,
+    password: str,
+    organisation: str,
+    city: str,
+    skills: Iterable[Skill] = (),
+    capacity: int = 5,
+    on_duty: bool = False,
+) -> Professional:
+    """Create a doctor's or lawyer's account with its working profile."""
+    kind = ROLE_KIND.get(Role(role))
+    if kind is None:
+        raise CaseError(_("A professional is a doctor or a lawyer."))
+    skills = list(skills)
+    wrong = [s.code for s in skills if s.kind != kind]
+    if wrong:
+        raise CaseError(
+            _("These services are not of this professional's kind: %(codes)s") % {"codes": ", ".join(wrong)}
+        )
+    user = User.objects.create_user(phone=phone, password=password, name=name, role=role)
+    professional = Professional(
+        user=user, kind=kind, organisation=organisation, city=city, capacity=capacity, on_duty=on_duty
+    )
+    professional.full_clean()
+    professional.save()
+    professional.skills.set(skills)
+    return professional
+
+
+@transaction.atomic
+def coordinator_create(*, phone: str, name: str, password: str) -> User:
+    return User.objects.create_user(
+        phone=phone, password=password, name=name, role=Role.COORDINATOR, is_staff=True
+    )
+
+
+@transaction.atomic
+def professional_set_on_duty(*, professional: Professional, on_duty: bool) -> None:
+    professional.on_duty = on_duty
+    professional.save(update_fields=["on_duty"])
+    for skill_id in professional.skills.values_list("pk", flat=True):
+        send_event_on_commit(queue_group(skill_id), {"type": "queue.changed", "skill_id": skill_id})
+
+
+# --- the state machine --------------------------------------------------------------------
+
+
+def _record(case: Case, verb: str, actor: User | None, **detail: Any) -> CaseEvent:
+    return CaseEvent.objects.create(case=case, verb=verb, actor=actor, detail=detail)
+
+
+def _transition(
+    case: Case,
+    to: str,
+    *,
+    actor: User | None,
+    verb: str,
+    assignee: Professional | None = _UNSET,
+    **detail: Any,
+) -> None:
+    """Move `case` to `to`, stamping its time and recording the event.
+
+    The write is a compare-and-set on the status and assignee it was read with, so two
+    concurrent writers cannot both move the same case: the loser gets CaseConflict.
+    """
+    before_status, before_assignee = case.status, case.assignee_id
+    if to not in TRANSITIONS[before_status]:
+        raise InvalidTransition(before_status, to)
+    now = timezone.now()
+    changes: dict[str, Any] = {"status": to, STATUS_TIMESTAMP[Status(to)]: now}
+    if assignee is not _UNSET:
+        changes["assignee"] = assignee
+    if to == Status.ACTIVE and case.first_response_at is None:
+        changes["first_response_at"] = now
+    for field, value in changes.items():
+        setattr(case, field, value)
+    # Relations are set by this module, not typed by a user: skip their lookup queries.
+    case.full_clean(exclude=["skill", "resident", "assignee"], validate_unique=False)
+    updated = Case.objects.filter(
+        pk=case.pk, status=before_status, assignee_id=before_assignee
+    ).update(**changes)
+    if updated != 1:
+        raise CaseConflict()
+    _record(case, verb, actor, **detail)
+    send_event_on_commit(
+        case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": to}
+    )
+    send_event_on_commit(queue_group(case.skill_id), {"type": "queue.changed", "skill_id": case.skill_id})
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+def eligible_professionals(case: Case) -> QuerySet[Professional]:
+    """On duty, with the case's skill, below capacity, never one who declined it: least loaded
+    first, then the one idle longest."""
+    return (
+        Professional.objects.filter(
+            kind=case.kind, skills=case.skill, on_duty=True, user__is_active=True
+        )
+        .exclude(pk__in=case.declined_by.values("pk"))
+        .annotate(load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES), distinct=True))
+        .filter(load__lt=F("capacity"))
+        .order_by("load", F("last_assigned_at").asc(nulls_first=True), "pk")
+    )
+
+
+def _load(professional: Professional) -> int:
+    return Case.objects.filter(assignee=professional, status__in=LOAD_STATUSES).count()
+
+
+def _lock_professional(professional: Professional) -> Professional:
+    """Lock the professional's row, so two cases matched at once cannot both take the last slot."""
+    return Professional.objects.select_for_update().get(pk=professional.pk)
+
+
+def _match(case: Case) -> Professional | None:
+    """Assign `case` to the best eligible professional, or put it in its skill's queue.
+    Call inside a transaction."""
+    for candidate in eligible_professionals(case)[:5]:
+        professional = _lock_professional(candidate)
+        if not professional.on_duty or _load(professional) >= professional.capacity:
+            continue
+        _transition(case, Status.ASSIGNED, actor=None, verb=Verb.ASSIGNED, assignee=professional,
+                    professional=professional.user.name)
+        professional.last_assigned_at = timezone.now()
+        professional.save(update_fields=["last_assigned_at"])
+        return professional
+    if case.status != Status.WAITING:
+        _transition(case, Status.WAITING, actor=None, verb=Verb.WAITING, assignee=None)
+    return None
+
+
+# --- case services -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_submit(
+    *,
+    resident: User,
+    skill: Skill,
+    description: str,
+    priority: int = Priority.NORMAL,
+) -> Case:
+    """Open a case for `resident` and match it at once: assigned, or waiting in line."""
+    if resident.role != Role.RESIDENT:
+        raise CaseError(_("Only residents open cases."))
+    if not skill.is_active:
+        raise CaseError(_("This service is not offered at the moment."))
+    reference = new_reference()
+    while Case.objects.filter(reference=reference).exists():
+        reference = new_reference()
+    now = timezone.now()
+    case = Case(
+        reference=reference,
+        kind=skill.kind,
+        skill=skill,
+        resident=resident,
+        description=description,
+        priority=priority,
+        created_at=now,
+        submitted_at=now,
+    )
+    case.full_clean()
+    case.save()
+    _record(case, Verb.SUBMITTED, resident)
+    _match(case)
+    return case
+
+
+def _require_assignee(case: Case, professional: Professional) -> None:
+    if case.assignee_id != professional.pk:
+        raise CaseError(_("Only the professional the case is assigned to can do this."))
+
+
+def _reload_locked(case: Case) -> Case:
+    return Case.objects.select_for_update().select_related("skill", "assignee__user").get(pk=case.pk)
+
+
+def _skip_locked_supported() -> bool:
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def case_claim_next(*, professional: Professional) -> Case | None:
+    """Give `professional` the next waiting case in their skills (highest priority, then the
+    one waiting longest), already accepted. None when the queue is empty.
+
+    The claim is atomic: on PostgreSQL, SKIP LOCKED lets concurrent claimers pass over each
+    other's rows; everywhere, the compare-and-set in `_transition` refuses a second claimer.
+    """
+    for _attempt in range(10):
+        with transaction.atomic():
+            me = _lock_professional(professional)
+            if not me.on_duty:
+                raise CaseError(_("Go on duty before taking cases."))
+            if _load(me) >= me.capacity:
+                raise CaseError(_("You already have as many open cases as your capacity allows."))
+            queue = (
+                Case.objects.filter(
+                    status=Status.WAITING, kind=me.kind, skill__in=me.skills.values("pk")
+                )
+                .exclude(declined_by=me)
+                .order_by("-priority", "waiting_at", "pk")
+            )
+            if _skip_locked_supported():
+                queue = queue.select_for_update(skip_locked=True)
+            case = queue.first()
+            if case is None:
+                return None
+            try:
+                _transition(case, Status.ASSIGNED, actor=me.user, verb=Verb.CLAIMED, assignee=me)
+            except CaseConflict:
+                continue
+            _transition(case, Status.ACTIVE, actor=me.user, verb=Verb.ACCEPTED)
+            me.last_assigned_at = timezone.now()
+            me.save(update_fields=["last_assigned_at"])
+            return case
+    raise CaseConflict()
+
+
+@transaction.atomic
+def case_accept(*, case: Case, professional: Professional) -> Case:
+    case = _reload_locked(case)
+    _require_assignee(case, professional)
+    _transition(case, Status.ACTIVE, actor=professional.user, verb=Verb.ACCEPTED)
+    return case
+
+
+def _put_back(case: Case, professional: Professional, *, verb: str, actor: User | None, **detail: Any) -> None:
+    """Return an assigned case to matching; it never goes back to `professional`."""
+    case.declined_by.add(professional)
+    _transition(case, Status.WAITING, actor=actor, verb=verb, assignee=None,
+                professional=professional.user.name, **detail)
+    _match(case)
+
+
+@transaction.atomic
+def case_decline(*, case: Case, professional: Professional, reason: str = "") -> Case:
+    case = _reload_locked(case)
+    _require_assignee(case, professional)
+    if case.status != Status.ASSIGNED:
+        raise InvalidTransition(case.status, Status.WAITING)
+    _put_back(case, professional, verb=Verb.DECLINED, actor=professional.user, reason=reason)
+    return case
+
+
+@transaction.atomic
+def case_reassign(*, case: Case, coordinator: User, professional: Professional) -> Case:
+    """A coordinator gives the case to `professional`, who must then accept it."""
+    if not coordinator.is_coordinator:
+        raise CaseError(_("Only a coordinator can reassign a case."))
+    case = _reload_locked(case)
+    if professional.kind != case.kind or not professional.user.is_active:
+        raise CaseError(_("This professional cannot take this kind of case."))
+    if case.assignee_id == professional.pk:
+        raise CaseError(_("The case is already assigned to this professional."))
+    previous = case.assignee.user.name if case.assignee else ""
+    _transition(case, Status.ASSIGNED, actor=coordinator, verb=Verb.REASSIGNED, assignee=professional,
+                previous=previous, professional=professional.user.name)
+    professional.last_assigned_at = timezone.now()
+    professional.save(update_fields=["last_assigned_at"])
+    return case
+
+
+@transaction.atomic
+def case_resolve(*, case: Case, professional: Professional) -> Case:
+    case = _reload_locked(case)
+    _require_assignee(case, professional)
+    _transition(case, Status.RESOLVED, actor=professional.user, verb=Verb.RESOLVED)
+    return case
+
+
+@transaction.atomic
+def case_close(*, case: Case, user: User) -> Case:
+    case = _reload_locked(case)
+    is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
+    if not (is_assignee or user.is_coordinator):
+        raise CaseError(_("Only the assigned professional or a coordinator can close a case."))
+    _transition(case, Status.CLOSED, actor=user, verb=Verb.CLOSED)
+    return case
+
+
+@transaction.atomic
+def case_withdraw(*, case: Case, resident: User, reason: str = "") -> Case:
+    case = _reload_locked(case)
+    if case.resident_id != resident.pk:
+        raise CaseError(_("Only the resident who opened the case can withdraw it."))
+    _transition(case, Status.WITHDRAWN, actor=resident, verb=Verb.WITHDRAWN, reason=reason)
+    return case
+
+
+def case_sweep_unaccepted(*, timeout: timedelta | None = None) -> int:
+    """Put every case assigned but not accepted within `timeout` back to matching.
+    Returns how many were put back."""
+    if timeout is None:
+        timeout = timedelta(minutes=settings.ACCEPT_TIMEOUT_MINUTES)
+    cutoff = timezone.now() - timeout
+    swept = 0
+    stale = Case.objects.filter(status=Status.ASSIGNED, assigned_at__lt=cutoff).values_list("pk", flat=True)
+    for pk in list(stale):
+        with transaction.atomic():
+            case = Case.objects.select_for_update().select_related("assignee__user").get(pk=pk)
+            if case.status != Status.ASSIGNED or case.assigned_at is None or case.assigned_at >= cutoff:
+                continue
+            assert case.assignee is not None
+            _put_back(case, case.assignee, verb=Verb.TIMED_OUT, actor=None)
+            swept += 1
+    return swept

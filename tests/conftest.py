@@ -1,0 +1,152 @@
+"""The cast every test reuses, and the check that the services pass really has its services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from consult import services
+from consult.models import Kind, Priority, Professional, Role, Skill, User
+
+PASSWORD = "a-Long-test-pass-7"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # In CI the second pass must really use PostgreSQL and Redis: a missing service fails the run.
+    if os.environ.get("CONSULT_REQUIRE_SERVICES") == "1":
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if "postgresql" not in engine:
+            pytest.exit(f"services pass: DATABASE_URL is not PostgreSQL ({engine})", returncode=3)
+        if not settings.REDIS_URL:
+            pytest.exit("services pass: REDIS_URL is not set", returncode=3)
+        import psycopg
+        import redis
+
+        db = settings.DATABASES["default"]
+        try:
+            psycopg.connect(
+                host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres",
+                password=db.get("PASSWORD") or None, connect_timeout=5,
+            ).close()
+        except Exception as error:
+            pytest.exit(f"services pass: PostgreSQL is not reachable: {error}", returncode=3)
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
+        except Exception as error:
+            pytest.exit(f"services pass: Redis is not reachable: {error}", returncode=3)
+
+
+@pytest.fixture
+def skill_factory(db: Any) -> Callable[..., Skill]:
+    counter = iter(range(1, 10_000))
+
+    def make(kind: str = Kind.MEDICAL, code: str | None = None, **extra: Any) -> Skill:
+        n = next(counter)
+        fields: dict[str, Any] = dict(
+            kind=kind, name_zh=f"服务{n}", name_en=f"Service {n}", office_zh="办公室",
+            office_en="Office", office_phone="0571-12345", response_hours=24,
+            materials_zh="检查报告\n药物清单", materials_en="Exam report\nMedicines",
+        )
+        fields.update(extra)
+        return Skill.objects.create(code=code or f"skill-{n}", **fields)
+
+    return make
+
+
+@pytest.fixture
+def respiratory(skill_factory: Callable[..., Skill]) -> Skill:
+    return skill_factory(code="respiratory", name_zh="呼吸科", name_en="Respiratory medicine")
+
+
+@pytest.fixture
+def cardiology(skill_factory: Callable[..., Skill]) -> Skill:
+    return skill_factory(code="cardiology", name_zh="心内科", name_en="Cardiology")
+
+
+@pytest.fixture
+def sick_pay(skill_factory: Callable[..., Skill]) -> Skill:
+    return skill_factory(kind=Kind.LEGAL, code="sick-pay", name_zh="病假工资", name_en="Sick pay")
+
+
+@pytest.fixture
+def professional_factory(db: Any) -> Callable[..., Professional]:
+    counter = iter(range(1, 10_000))
+
+    def make(
+        skills: list[Skill], role: str = Role.DOCTOR, capacity: int = 5, on_duty: bool = True, name: str = ""
+    ) -> Professional:
+        n = next(counter)
+        return services.professional_create(
+            phone=f"139{n:08d}", name=name or f"医生{n}", role=role, password=PASSWORD,
+            organisation="市第一人民医院" if role == Role.DOCTOR else "市总工会", city="杭州",
+            skills=skills, capacity=capacity, on_duty=on_duty,
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(db: Any) -> User:
+    """The resident who owns the case."""
+    return services.resident_signup(phone="13800000001", name="王秀英", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(db: Any) -> User:
+    """Another resident."""
+    return services.resident_signup(phone="13800000002", name="李大山", password=PASSWORD)
+
+
+@pytest.fixture
+def doctor(professional_factory: Callable[..., Professional], respiratory: Skill) -> Professional:
+    """The doctor the case gets assigned to (the only one on duty in respiratory)."""
+    return professional_factory([respiratory], name="王芳")
+
+
+@pytest.fixture
+def other_doctor(professional_factory: Callable[..., Professional], respiratory: Skill) -> Professional:
+    """A doctor of the same skill who is not on the case (off duty, so matching skips them)."""
+    return professional_factory([respiratory], name="陈志强", on_duty=False)
+
+
+@pytest.fixture
+def lawyer(professional_factory: Callable[..., Professional], sick_pay: Skill) -> Professional:
+    return professional_factory([sick_pay], role=Role.LAWYER, name="张律师")
+
+
+@pytest.fixture
+def coordinator(db: Any) -> User:
+    return services.coordinator_create(phone="13600000001", name="周协调", password=PASSWORD)
+
+
+@pytest.fixture
+def case(
+    alice: User, respiratory: Skill, doctor: Professional, other_doctor: Professional, lawyer: Professional
+) -> Any:
+    """Alice's respiratory case, assigned to `doctor` on submit."""
+    return services.case_submit(
+        resident=alice, skill=respiratory, description="咳嗽两周，夜里加重。", priority=Priority.NORMAL
+    )
+
+
+@pytest.fixture
+def login() -> Callable[[User | None], Client]:
+    def make(user: User | None, language: str = "zh-hans") -> Client:
+        client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
