@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from consult.models import Case, Priority, Professional, User, normalize_phone, phone_validator
+from consult.models import Case, DocumentKind, Kind, Priority, Professional, User, normalize_phone, phone_validator
 
 
 class PhoneField(forms.CharField):
@@ -59,6 +59,16 @@ class PhoneLoginForm(AuthenticationForm):
         "inactive": _("This account is not active."),
     }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # AuthenticationForm caps the input at the model's 11 digits; a browser would then refuse
+        # "+86 138-0000-0001", which this field normalises.
+        field = self.fields["username"]
+        declared = self.base_fields["username"]
+        assert isinstance(field, forms.CharField) and isinstance(declared, forms.CharField)
+        field.max_length = declared.max_length
+        field.widget.attrs["maxlength"] = str(declared.max_length)
+
 
 class CaseSubmitForm(forms.Form):
     description = forms.CharField(
@@ -103,3 +113,21 @@ class ReassignForm(forms.Form):
 
 class OnDutyForm(forms.Form):
     on_duty = forms.BooleanField(required=False)
+
+
+KIND_DOCUMENTS = {
+    Kind.MEDICAL: [DocumentKind.EXAM_REPORT, DocumentKind.IMAGING, DocumentKind.PRESCRIPTION, DocumentKind.ID,
+                   DocumentKind.OTHER],
+    Kind.LEGAL: [DocumentKind.LABOUR_CONTRACT, DocumentKind.PAYSLIP, DocumentKind.SICK_LEAVE, DocumentKind.ID,
+                 DocumentKind.OTHER],
+}
+
+
+class DocumentKindForm(forms.Form):
+    kind = forms.ChoiceField(label=_("What are these files?"))
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["kind"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(k.value, k.label) for k in KIND_DOCUMENTS[Kind(kind)]]

@@ -308,6 +308,7 @@ class Verb(models.TextChoices):
     RESOLVED = "resolved", _("resolved the case")
     CLOSED = "closed", _("closed the case")
     WITHDRAWN = "withdrawn", _("withdrew the case")
+    DOCUMENT_ADDED = "document_added", _("added a document")
     DOCUMENT_VIEWED = "document_viewed", _("viewed a document")
     SUMMARY_GENERATED = "summary_generated", _("generated the summary")
 
@@ -330,3 +331,46 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.verb}"
+
+
+class DocumentKind(models.TextChoices):
+    EXAM_REPORT = "exam_report", _("Exam report")
+    IMAGING = "imaging", _("Imaging (X-ray, CT, MRI, ultrasound)")
+    PRESCRIPTION = "prescription", _("Prescription or medicine list")
+    ID = "id", _("Identity document")
+    LABOUR_CONTRACT = "labour_contract", _("Labour contract")
+    PAYSLIP = "payslip", _("Payslip or bank record")
+    SICK_LEAVE = "sick_leave", _("Sick-leave note")
+    OTHER = "other", _("Other")
+    SUMMARY = "summary", _("Generated summary")
+
+
+class Document(models.Model):
+    """A file on a case. The bytes live in private storage under a key the server made up."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="documents")
+    uploader = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("uploaded by")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=DocumentKind.choices, default=DocumentKind.OTHER)
+    storage_key = models.CharField(_("storage key"), max_length=200, unique=True, editable=False)
+    original_name = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(_("content type"), max_length=100)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "sha256"], name="document_once_per_case"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

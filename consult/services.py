@@ -7,17 +7,20 @@ reassigns), because those are business rules, not visibility.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from consult import files
 from consult.errors import CaseConflict, CaseError, InvalidTransition
+from consult.files import UploadRefused
 from consult.models import (
     LOAD_STATUSES,
     ROLE_KIND,
@@ -25,6 +28,8 @@ from consult.models import (
     TRANSITIONS,
     Case,
     CaseEvent,
+    Document,
+    DocumentKind,
     Priority,
     Professional,
     Role,
@@ -359,3 +364,98 @@ def case_sweep_unaccepted(*, timeout: timedelta | None = None) -> int:
             _put_back(case, case.assignee, verb=Verb.TIMED_OUT, actor=None)
             swept += 1
     return swept
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def can_upload(case: Case, user: User) -> bool:
+    on_case = case.resident_id == user.pk or (case.assignee is not None and case.assignee.user_id == user.pk)
+    return (on_case or user.is_coordinator) and case.status not in (Status.CLOSED, Status.WITHDRAWN)
+
+
+def _check_case_room(case: Case, extra_bytes: int) -> None:
+    documents = case.documents.exclude(kind=DocumentKind.SUMMARY)
+    totals = documents.aggregate(n=Count("pk"), size=Sum("size"))
+    if totals["n"] >= settings.UPLOAD_MAX_FILES_PER_CASE:
+        raise UploadRefused(
+            _("This case already has %(n)d files, the most it can hold.") % {"n": settings.UPLOAD_MAX_FILES_PER_CASE},
+            code="too_many_files",
+        )
+    if (totals["size"] or 0) + extra_bytes > settings.UPLOAD_MAX_BYTES_PER_CASE:
+        raise UploadRefused(
+            _("The files of this case would exceed %(mb)d MB in all.")
+            % {"mb": settings.UPLOAD_MAX_BYTES_PER_CASE // (1024 * 1024)},
+            code="case_full",
+        )
+
+
+def document_add(
+    *, case: Case, uploader: User, upload: IO[bytes], name: str, kind: str = DocumentKind.OTHER
+) -> tuple[Document, bool]:
+    """Check one uploaded file by its bytes and keep it on the case.
+
+    Returns the document and whether it is new: the same bytes sent again to the same case give
+    back the document already stored. Raises UploadRefused (with the reason for the user) or
+    StorageUnavailable (nothing was written).
+    """
+    if not can_upload(case, uploader):
+        raise CaseError(_("Only the people on this case can add files to it."))
+    if case.status in (Status.CLOSED, Status.WITHDRAWN):
+        raise CaseError(_("This case is finished; files can no longer be added."))
+    if kind not in DocumentKind.values or kind == DocumentKind.SUMMARY:
+        raise UploadRefused(_("Choose what kind of document this is."), code="kind")
+    _check_case_room(case, 0)
+    checked = files.check_upload(upload, name)
+    existing = case.documents.filter(sha256=checked.sha256).first()
+    if existing is not None:
+        return existing, False
+    key = f"cases/{case.pk}/{uuid.uuid4().hex}"
+    files.store(key, checked.data)
+    try:
+        with transaction.atomic():
+            locked = Case.objects.select_for_update().get(pk=case.pk)
+            existing = locked.documents.filter(sha256=checked.sha256).first()
+            if existing is not None:
+                files.delete(key)
+                return existing, False
+            _check_case_room(locked, checked.size)
+            document = Document(
+                case=locked, uploader=uploader, kind=kind, storage_key=key, original_name=checked.name,
+                content_type=checked.content_type, size=checked.size, sha256=checked.sha256,
+            )
+            document.full_clean(exclude=["case", "uploader"])
+            document.save()
+            _record(locked, Verb.DOCUMENT_ADDED, uploader, document=document.original_name, kind=kind)
+    except BaseException:
+        # No row will point at the object: remove it now (sweep_orphans catches any we miss).
+        try:
+            files.delete(key)
+        except files.StorageUnavailable:
+            pass
+        raise
+    return document, True
+
+
+def document_record_view(*, document: Document, user: User) -> None:
+    _record(document.case, Verb.DOCUMENT_VIEWED, user, document=document.original_name)
+
+
+def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
+    """Remove rows whose object is gone and objects no row points at (older than `grace`, so
+    uploads in flight are left alone). Returns (rows removed, objects removed)."""
+    store = files.storage()
+    lost_rows = 0
+    for document in Document.objects.only("pk", "storage_key").iterator():
+        if not store.exists(document.storage_key):
+            Document.objects.filter(pk=document.pk).delete()
+            lost_rows += 1
+    known = set(Document.objects.values_list("storage_key", flat=True))
+    cutoff = timezone.now() - grace
+    removed = 0
+    for key in files.stored_keys("cases"):
+        if key in known or store.get_modified_time(key) > cutoff:
+            continue
+        store.delete(key)
+        removed += 1
+    return lost_rows, removed

@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "consult.context_processors.platform",
             ],
         },
     },
@@ -165,12 +166,45 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 PRIVATE_FILES_ROOT = Path(env_str("PRIVATE_FILES_ROOT", str(VAR_DIR / "private")))
-STORAGES = {
-    # Never under STATIC_ROOT or any served path: files leave only through the access check.
-    "default": {
+# S3 (or any S3-compatible store) is switched on by naming a bucket; then it must be complete.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+DOWNLOAD_URL_SECONDS = env_int("DOWNLOAD_URL_SECONDS", 300)
+if DOWNLOAD_URL_SECONDS > 300:
+    raise ImproperlyConfigured("DOWNLOAD_URL_SECONDS must be at most 300 (5 minutes)")
+if AWS_STORAGE_BUCKET_NAME:
+    _s3 = {
+        "AWS_S3_REGION_NAME": env_str("AWS_S3_REGION_NAME"),
+        "AWS_ACCESS_KEY_ID": env_str("AWS_ACCESS_KEY_ID"),
+        "AWS_SECRET_ACCESS_KEY": env_str("AWS_SECRET_ACCESS_KEY"),
+    }
+    _missing = [name for name, value in _s3.items() if not value]
+    if _missing:
+        raise ImproperlyConfigured(f"AWS_STORAGE_BUCKET_NAME is set but these are not: {', '.join(_missing)}")
+    _default_storage: dict[str, object] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": _s3["AWS_S3_REGION_NAME"],
+            "access_key": _s3["AWS_ACCESS_KEY_ID"],
+            "secret_key": _s3["AWS_SECRET_ACCESS_KEY"],
+            # Private objects: no ACL of our own, the bucket's (private) default applies.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": DOWNLOAD_URL_SECONDS,
+            "file_overwrite": False,
+            "object_parameters": {"ServerSideEncryption": env_str("AWS_S3_SSE", "AES256")},
+            "signature_version": "s3v4",
+        },
+    }
+else:
+    _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": PRIVATE_FILES_ROOT, "base_url": None},
-    },
+    }
+STORAGES = {
+    # Never under STATIC_ROOT or any served path: files leave only through the access check.
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -197,6 +231,14 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# Uploads.
+UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
+UPLOAD_MAX_FILES_PER_CASE = env_int("UPLOAD_MAX_FILES_PER_CASE", 20)
+UPLOAD_MAX_BYTES_PER_CASE = env_int("UPLOAD_MAX_BYTES_PER_CASE", 200 * 1024 * 1024)
+UPLOAD_MAX_IMAGE_PIXELS = env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
+# Files are read whole in the upload view; Django's own limit must not cut them first.
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
 
 # Matching and queues.
 # An assigned case not accepted within this many minutes goes back to matching (sweep_queues).

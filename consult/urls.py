@@ -24,6 +24,12 @@ urlpatterns = [
     path("services/<slug:skill_code>/new/", views.case_new, name="case_new"),
     path("cases/", views.my_cases, name="my_cases"),
     path("cases/<str:reference>/", views.case_detail, name="case_detail"),
+    path("cases/<str:reference>/documents/", views.document_upload, name="document_upload"),
+    path(
+        "cases/<str:reference>/documents/<int:document_id>/",
+        views.document_download,
+        name="document_download",
+    ),
     path(
         "cases/<str:reference>/<str:action>/",
         views.case_action,

@@ -8,24 +8,31 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
 
-from consult import selectors, services
+from consult import files, selectors, services
 from consult.errors import CaseError
+from consult.files import StorageUnavailable, UploadRefused
 from consult.forms import (
     CaseSubmitForm,
+    DocumentKindForm,
     OnDutyForm,
     PhoneLoginForm,
     ReasonForm,
     ReassignForm,
     SignupForm,
 )
-from consult.models import Case, Professional, Skill, User
+from consult.models import Case, Document, Professional, Skill, User
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def _user(request: HttpRequest) -> User:
@@ -44,7 +51,7 @@ def _professional(request: HttpRequest) -> Professional:
 def coordinator_required(view: View) -> View:
     @wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not _user(request).is_coordinator:
             raise Http404
         return view(request, *args, **kwargs)
@@ -108,8 +115,19 @@ def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
             messages.success(
                 request, _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference}
             )
-            return redirect("case_detail", reference=case.reference)
-    return render(request, "consult/case_new.html", {"form": form, "skill": skill})
+            kind_form = DocumentKindForm(request.POST, kind=skill.kind)
+            results, _status = _add_files(request, case, kind_form)
+            for result in results:
+                (messages.success if result["ok"] else messages.error)(request, result["message"])
+            url = reverse("case_detail", kwargs={"reference": case.reference})
+            if _wants_json(request):
+                return JsonResponse({"redirect": url})
+            return HttpResponseRedirect(url)
+    return render(
+        request,
+        "consult/case_new.html",
+        {"form": form, "skill": skill, "kind_form": DocumentKindForm(kind=skill.kind)},
+    )
 
 
 @login_required
@@ -133,6 +151,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "place_in_line": place,
             "estimated_wait": selectors.estimated_wait(case) if place else None,
             "reason_form": ReasonForm(),
+            "documents": case.documents.select_related("uploader"),
+            "can_upload": services.can_upload(case, user),
+            "kind_form": DocumentKindForm(kind=case.kind),
             "reassign_form": ReassignForm(case=case) if "reassign" in actions else None,
         },
     )
@@ -161,13 +182,14 @@ def _run_action(request: HttpRequest, case: Case, action: str) -> Case:
     raise Http404
 
 
+# Lazy: translated per request, in the language of whoever acted, not once at import.
 ACTION_DONE = {
-    "accept": _("You accepted the case."),
-    "decline": _("You declined the case. It goes to another professional."),
-    "resolve": _("The case is marked resolved."),
-    "close": _("The case is closed."),
-    "withdraw": _("Your case has been withdrawn."),
-    "reassign": _("The case has been reassigned."),
+    "accept": gettext_lazy("You accepted the case."),
+    "decline": gettext_lazy("You declined the case. It goes to another professional."),
+    "resolve": gettext_lazy("The case is marked resolved."),
+    "close": gettext_lazy("The case is closed."),
+    "withdraw": gettext_lazy("Your case has been withdrawn."),
+    "reassign": gettext_lazy("The case has been reassigned."),
 }
 
 
@@ -231,3 +253,98 @@ def set_on_duty(request: HttpRequest) -> HttpResponse:
 @coordinator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "consult/dashboard.html", {"rows": selectors.coordinator_dashboard()})
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+STORAGE_DOWN = gettext_lazy(
+    "The file store cannot be reached right now. Nothing was saved. Please try again in a few minutes."
+)
+
+
+def _add_files(request: HttpRequest, case: Case, kind_form: DocumentKindForm) -> tuple[list[dict[str, Any]], int]:
+    """Keep each uploaded file or say why not; one bad file never stops the others."""
+    uploads = request.FILES.getlist("files")
+    if not uploads:
+        return [], 200
+    kind = kind_form.cleaned_data["kind"] if kind_form.is_valid() else "other"
+    results: list[dict[str, Any]] = []
+    status = 200
+    for upload in uploads:
+        result: dict[str, Any] = {"name": upload.name, "ok": False}
+        try:
+            document, created = services.document_add(
+                case=case, uploader=_user(request), upload=upload, name=upload.name or "", kind=kind
+            )
+        except (UploadRefused, CaseError) as error:
+            result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": " ".join(error.messages)}
+            status = max(status, 400)
+        except StorageUnavailable:
+            result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": STORAGE_DOWN}
+            status = 503
+        else:
+            result.update(
+                ok=True,
+                name=document.original_name,
+                duplicate=not created,
+                message=(_("%(name)s: saved.") if created else _("%(name)s: this file was already on the case."))
+                % {"name": document.original_name},
+                html=render_to_string("consult/_document.html", {"document": document, "case": case}, request)
+                if created
+                else "",
+            )
+        results.append(result)
+    return results, status
+
+
+@require_POST
+@login_required
+def document_upload(request: HttpRequest, reference: str) -> HttpResponse:
+    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    results, status = _add_files(request, case, DocumentKindForm(request.POST, kind=case.kind))
+    if not results:
+        message = _("Choose at least one file.")
+        if _wants_json(request):
+            return JsonResponse({"results": [], "error": message}, status=400)
+        messages.error(request, message)
+    if _wants_json(request):
+        return JsonResponse({"results": results}, status=status)
+    for result in results:
+        (messages.success if result["ok"] else messages.error)(request, result["message"])
+    return redirect("case_detail", reference=case.reference)
+
+
+@require_GET
+@login_required
+def document_download(request: HttpRequest, reference: str, document_id: int) -> HttpResponse | FileResponse:
+    user = _user(request)
+    case = selectors.case_get_for_user(user=user, reference=reference)
+    document: Document = get_object_or_404(case.documents, pk=document_id)
+    as_attachment = request.GET.get("download") == "1"
+    disposition = content_disposition_header(as_attachment, document.original_name) or "inline"
+    response: HttpResponse | FileResponse
+    try:
+        if files.storage_is_remote():
+            url = files.presigned_url(
+                document.storage_key, filename_header=disposition, content_type=document.content_type
+            )
+            response = HttpResponseRedirect(url)
+        else:
+            try:
+                handle = files.open_stored(document.storage_key)
+            except FileNotFoundError:
+                raise Http404("file missing") from None
+            response = FileResponse(handle, content_type=document.content_type)
+            response["Content-Disposition"] = disposition
+    except StorageUnavailable:
+        return render(request, "consult/storage_down.html", {"case": case}, status=503)
+    services.document_record_view(document=document, user=user)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,81 @@
+"""Many professionals taking from one queue at once: no case is given twice, none is lost."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from consult import services
+from consult.models import Case, CaseEvent, Professional, Skill, Status, User, Verb
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="concurrent claims need PostgreSQL (row locks with SKIP LOCKED); SQLite serialises every writer",
+    ),
+]
+
+WORKERS = 16
+CASES = 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_gives_every_waiting_case_to_exactly_one_of_many_concurrent_claimers(
+    professional_factory: Callable[..., Professional], skill_factory: Callable[..., Skill], alice: User,
+    settings: Any,
+) -> None:
+    # Hashing 16 passwords the production way would take most of the time budget.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    skill = skill_factory()
+    professionals = [professional_factory([skill], capacity=1000, on_duty=False) for _ in range(WORKERS)]
+    # No one on duty: every case waits in line.
+    for n in range(CASES):
+        services.case_submit(resident=alice, skill=skill, description=f"case {n}", priority=n % 3)
+    assert Case.objects.filter(status=Status.WAITING).count() == CASES
+    for professional in professionals:
+        services.professional_set_on_duty(professional=professional, on_duty=True)
+
+    barrier = threading.Barrier(WORKERS)
+    claimed: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def work(professional: Professional) -> None:
+        mine: list[int] = []
+        try:
+            barrier.wait(timeout=10)
+            while (case := services.case_claim_next(professional=professional)) is not None:
+                mine.append(case.pk)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            claimed[professional.pk] = mine
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in professionals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a claimer did not finish"
+    assert errors == []
+
+    everything = [pk for mine in claimed.values() for pk in mine]
+    all_cases = set(Case.objects.values_list("pk", flat=True))
+    assert len(everything) == CASES
+    assert set(everything) == all_cases
+    assert Counter(everything).most_common(1)[0][1] == 1
+
+    claims = Counter(CaseEvent.objects.filter(verb=Verb.CLAIMED).values_list("case_id", flat=True))
+    assert claims == Counter({pk: 1 for pk in all_cases})
+    assignees = dict(Case.objects.values_list("pk", "assignee_id"))
+    for professional_pk, mine in claimed.items():
+        assert all(assignees[pk] == professional_pk for pk in mine)
+    assert Case.objects.filter(status=Status.ACTIVE, first_response_at__isnull=False).count() == CASES
+    # More than one worker took part: the claims really ran side by side.
+    assert sum(1 for mine in claimed.values() if mine) > 1
