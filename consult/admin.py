@@ -8,10 +8,11 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from consult import services
 from consult.errors import CaseError
-from consult.models import Case, CaseEvent, Professional, Skill, User
+from consult.models import Case, CaseEvent, Document, Professional, Skill, User
 
 
 class PhoneUserCreationForm(UserCreationForm[User]):
@@ -98,7 +99,7 @@ class CaseAdmin(admin.ModelAdmin[Case]):
                 closed += 1
             except CaseError as error:
                 self.message_user(request, f"{case.reference}: {' '.join(error.messages)}", messages.WARNING)
-        self.message_user(request, _("%(n)d cases closed.") % {"n": closed})
+        self.message_user(request, ngettext("%(n)d case closed.", "%(n)d cases closed.", closed) % {"n": closed})
 
 
 @admin.register(CaseEvent)
@@ -115,4 +116,20 @@ class CaseEventAdmin(admin.ModelAdmin[CaseEvent]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin[Document]):
+    """Metadata only: the bytes are opened through the case page, which checks access and records it."""
+
+    list_display = ("original_name", "case", "kind", "content_type", "size", "uploader", "created_at")
+    list_filter = ("kind", "content_type")
+    search_fields = ("original_name", "case__reference", "sha256")
+    list_select_related = ("case", "uploader")
+    readonly_fields = (
+        "case", "uploader", "storage_key", "original_name", "content_type", "size", "sha256", "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

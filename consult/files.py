@@ -90,6 +90,10 @@ def _read_limited(upload: IO[bytes], limit: int) -> bytes:
     return data
 
 
+def _too_many_pixels() -> UploadRefused:
+    return UploadRefused(_("The picture is too large in pixels. Please send a smaller photo."), code="too_many_pixels")
+
+
 def _damaged() -> UploadRefused:
     return UploadRefused(_("The file is damaged or incomplete. Please take the photo or scan again."), code="damaged")
 
@@ -102,7 +106,7 @@ def _clean_image(data: bytes, content_type: str) -> tuple[bytes, str]:
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
-                    raise UploadRefused(_("The picture is too large in pixels."), code="too_many_pixels")
+                    raise _too_many_pixels()
                 image.load()
                 # Keep the way the phone held the camera, then drop EXIF (GPS, device, time).
                 upright = ImageOps.exif_transpose(image)
@@ -113,7 +117,7 @@ def _clean_image(data: bytes, content_type: str) -> tuple[bytes, str]:
                 options: dict[str, Any] = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
                 upright.save(out, format=fmt, **options)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UploadRefused(_("The picture is too large in pixels."), code="too_many_pixels") from None
+            raise _too_many_pixels() from None
         except UploadRefused:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
@@ -222,7 +226,12 @@ def storage() -> Storage:
 
 
 def storage_is_remote() -> bool:
-    return not hasattr(storage(), "path")
+    # Every Storage has a `path` method; remote ones (S3) raise NotImplementedError from it.
+    try:
+        storage().path("")
+    except NotImplementedError:
+        return True
+    return False
 
 
 def _storage_errors() -> tuple[type[BaseException], ...]:

@@ -4,6 +4,7 @@ import re
 import secrets
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -76,6 +77,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     name = models.CharField(_("name"), max_length=100)
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.RESIDENT)
     email = models.EmailField(_("e-mail"), blank=True)
+    # Notices and generated summaries are written in this language.
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
@@ -153,6 +158,12 @@ class Skill(BilingualName):
     office_zh = models.CharField(_("office in charge (Chinese)"), max_length=200)
     office_en = models.CharField(_("office in charge (English)"), max_length=200)
     office_phone = models.CharField(_("office phone"), max_length=30)
+    required_documents = models.JSONField(
+        _("documents required at intake"),
+        default=list,
+        blank=True,
+        help_text=_("Document kinds the intake asks for, e.g. [\"exam_report\", \"imaging\"]."),
+    )
     response_hours = models.PositiveIntegerField(
         _("promised first response (hours)"), default=24
     )
@@ -163,6 +174,12 @@ class Skill(BilingualName):
         ordering = ["kind", "position", "code"]
         verbose_name = _("service")
         verbose_name_plural = _("services")
+
+    def clean(self) -> None:
+        value = self.required_documents
+        if not isinstance(value, list) or any(v not in DocumentKind.values for v in value):
+            kinds = ", ".join(DocumentKind.values)
+            raise ValidationError({"required_documents": _("List document kinds from: %(kinds)s") % {"kinds": kinds}})
 
     @property
     def materials(self) -> list[str]:
@@ -197,7 +214,7 @@ class Professional(models.Model):
         expected = ROLE_KIND.get(Role(self.user.role)) if self.user_id else None
         if self.user_id and expected != self.kind:
             raise ValidationError(
-                {"kind": _("A doctor works medical cases and a lawyer legal cases.")}
+                {"kind": _("A doctor handles medical cases and a lawyer handles legal cases.")}
             )
 
 
@@ -284,7 +301,8 @@ class Case(models.Model):
         verbose_name_plural = _("cases")
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["status", "skill", "-priority", "waiting_at"], name="case_queue_idx"),
+            # The queue: a case that was declined or timed out keeps its place (submission time).
+            models.Index(fields=["status", "skill", "-priority", "submitted_at"], name="case_queue_idx"),
             models.Index(fields=["assignee", "status"], name="case_load_idx"),
         ]
 
@@ -309,6 +327,15 @@ class Verb(models.TextChoices):
     CLOSED = "closed", _("closed the case")
     WITHDRAWN = "withdrawn", _("withdrew the case")
     DOCUMENT_ADDED = "document_added", _("added a document")
+    NOTE_SAVED = "note_saved", _("saved the consultation note")
+    VISIT_REQUESTED = "visit_requested", _("asked for a home visit")
+    VISIT_SCHEDULED = "visit_scheduled", _("scheduled the home visit")
+    VISIT_DONE = "visit_done", _("made the home visit")
+    VISIT_CANCELLED = "visit_cancelled", _("cancelled the home visit")
+    EMPLOYER_CONTACTED = "employer_contacted", _("contacted the employer")
+    MEDIATION_HELD = "mediation_held", _("held a mediation session")
+    OUTCOME_RECORDED = "outcome_recorded", _("recorded the outcome of the mediation")
+    PAYMENT_RECEIVED = "payment_received", _("recorded a payment to the worker")
     DOCUMENT_VIEWED = "document_viewed", _("viewed a document")
     SUMMARY_GENERATED = "summary_generated", _("generated the summary")
 
@@ -358,6 +385,10 @@ class Document(models.Model):
     content_type = models.CharField(_("content type"), max_length=100)
     size = models.PositiveBigIntegerField(_("size (bytes)"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
+    # Generated summaries carry this code in their QR: the public page that proves them genuine.
+    verification_code = models.CharField(
+        _("verification code"), max_length=32, unique=True, null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("added"), default=timezone.now)
 
     class Meta:

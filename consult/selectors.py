@@ -60,7 +60,18 @@ def case_actions(*, case: Case, user: User) -> frozenset[str]:
         actions.add("withdraw")
     if user.is_coordinator and case.status in (Status.WAITING, Status.ASSIGNED, Status.ACTIVE):
         actions.add("reassign")
+    if (is_assignee or user.is_coordinator or case.resident_id == user.pk) and _summary_ready(case):
+        actions.add("summary")
     return frozenset(actions)
+
+
+def _summary_ready(case: Case) -> bool:
+    from consult.domains import domain_of
+
+    if case.status not in (Status.ACTIVE, Status.RESOLVED, Status.CLOSED):
+        return False
+    domain = domain_of(case)
+    return domain is not None and domain.resolve_blocker(case) is None
 
 
 def case_timeline(case: Case) -> QuerySet[CaseEvent]:
@@ -81,14 +92,14 @@ def _waiting(skill_id: int) -> QuerySet[Case]:
 
 def queue_place(case: Case) -> int | None:
     """1 for the next case to be taken in its skill's queue; None when not waiting."""
-    if case.status != Status.WAITING or case.waiting_at is None:
+    if case.status != Status.WAITING or case.submitted_at is None:
         return None
     ahead = (
         _waiting(case.skill_id)
         .filter(
             Q(priority__gt=case.priority)
-            | Q(priority=case.priority, waiting_at__lt=case.waiting_at)
-            | Q(priority=case.priority, waiting_at=case.waiting_at, pk__lt=case.pk)
+            | Q(priority=case.priority, submitted_at__lt=case.submitted_at)
+            | Q(priority=case.priority, submitted_at=case.submitted_at, pk__lt=case.pk)
         )
         .count()
     )
@@ -141,14 +152,14 @@ def queue_for_professional(professional: Professional) -> list[QueueEntry]:
         )
         .exclude(declined_by=professional)
         .select_related("skill")
-        .order_by("-priority", "waiting_at", "pk")
+        .order_by("-priority", "submitted_at", "pk")
     )
     return [
         QueueEntry(
             skill=case.skill,
             priority=case.priority,
             priority_label=case.get_priority_display(),
-            waited=now - (case.waiting_at or case.created_at),
+            waited=now - (case.submitted_at or case.created_at),
             description=case.description,
         )
         for case in waiting
@@ -179,7 +190,7 @@ def coordinator_dashboard() -> list[SkillRow]:
     """Per service: how many wait, since when, and who is on duty with what load."""
     skills = Skill.objects.annotate(
         waiting=Count("cases", filter=Q(cases__status=Status.WAITING)),
-        oldest_waiting_at=Min("cases__waiting_at", filter=Q(cases__status=Status.WAITING)),
+        oldest_waiting_at=Min("cases__submitted_at", filter=Q(cases__status=Status.WAITING)),
     ).prefetch_related(
         Prefetch(
             "professionals",
@@ -220,3 +231,12 @@ def catalogue() -> dict[str, list[Skill]]:
         Kind.MEDICAL: [s for s in skills if s.kind == Kind.MEDICAL],
         Kind.LEGAL: [s for s in skills if s.kind == Kind.LEGAL],
     }
+
+
+def open_cases_for_coordinator(limit: int = 200) -> QuerySet[Case]:
+    """Cases still moving, most urgent and longest waiting first."""
+    return (
+        Case.objects.filter(status__in=(Status.WAITING, Status.ASSIGNED, Status.ACTIVE))
+        .select_related("skill", "assignee__user")
+        .order_by("-priority", "submitted_at", "pk")[:limit]
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from consult import views
 
@@ -30,8 +30,9 @@ urlpatterns = [
         views.document_download,
         name="document_download",
     ),
-    path(
-        "cases/<str:reference>/<str:action>/",
+    # Only the actions' own names, so no other page under a case is ever answered by this view.
+    re_path(
+        r"^cases/(?P<reference>[^/]+)/(?P<action>accept|decline|resolve|close|withdraw|reassign)/$",
         views.case_action,
         name="case_action",
     ),
@@ -39,6 +40,10 @@ urlpatterns = [
     path("work/take-next/", views.take_next, name="take_next"),
     path("work/on-duty/", views.set_on_duty, name="set_on_duty"),
     path("coordinator/", views.dashboard, name="dashboard"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("verify/<str:code>/", views.verify_document, name="verify_document"),
+    path("cases/<str:reference>/summary/", views.summary_request, name="summary_request"),
+    path("medical/", include("medical.urls")),
+    path("legal/", include("legal.urls")),
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -13,12 +14,14 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from consult import files, selectors, services
+from consult.domains import domain_of
 from consult.errors import CaseError
 from consult.files import StorageUnavailable, UploadRefused
 from consult.forms import (
@@ -59,7 +62,7 @@ def coordinator_required(view: View) -> View:
     return wrapper
 
 
-def _refused(request: HttpRequest, error: CaseError) -> None:
+def refused(request: HttpRequest, error: CaseError) -> None:
     for message in error.messages:
         messages.error(request, message)
 
@@ -75,6 +78,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             phone=form.cleaned_data["phone"],
             name=form.cleaned_data["name"],
             password=form.cleaned_data["password"],
+            language=translation.get_language() or settings.LANGUAGE_CODE,
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome! Your account is ready."))
@@ -95,11 +99,15 @@ class PhoneLoginView(LoginView):
 
 @login_required
 def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
+    """The intake of a service: the stable address its QR posters point at."""
     skill = get_object_or_404(Skill, code=skill_code, is_active=True)
     user = _user(request)
     if not user.is_resident:
         messages.error(request, _("Only residents open cases. Please log in with a resident account."))
         return redirect("home")
+    domain = domain_of(skill.kind)
+    if domain is not None:
+        return domain.intake_view(request, skill)
     form = CaseSubmitForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -110,7 +118,7 @@ def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
                 priority=form.priority(),
             )
         except CaseError as error:
-            _refused(request, error)
+            refused(request, error)
         else:
             messages.success(
                 request, _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference}
@@ -120,7 +128,7 @@ def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
             for result in results:
                 (messages.success if result["ok"] else messages.error)(request, result["message"])
             url = reverse("case_detail", kwargs={"reference": case.reference})
-            if _wants_json(request):
+            if wants_json(request):
                 return JsonResponse({"redirect": url})
             return HttpResponseRedirect(url)
     return render(
@@ -141,6 +149,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     case = selectors.case_get_for_user(user=user, reference=reference)
     actions = selectors.case_actions(case=case, user=user)
     place = selectors.queue_place(case)
+    domain = domain_of(case)
     return render(
         request,
         "consult/case_detail.html",
@@ -154,6 +163,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "documents": case.documents.select_related("uploader"),
             "can_upload": services.can_upload(case, user),
             "kind_form": DocumentKindForm(kind=case.kind),
+            "domain_template": domain.case_template if domain else None,
+            "can_request_summary": domain is not None and "summary" in actions,
+            **(domain.case_context(case, user) if domain else {}),
             "reassign_form": ReassignForm(case=case) if "reassign" in actions else None,
         },
     )
@@ -200,7 +212,7 @@ def case_action(request: HttpRequest, reference: str, action: str) -> HttpRespon
     try:
         _run_action(request, case, action)
     except CaseError as error:
-        _refused(request, error)
+        refused(request, error)
     else:
         messages.success(request, str(ACTION_DONE[action]))
     if action == "decline":
@@ -230,7 +242,7 @@ def take_next(request: HttpRequest) -> HttpResponse:
     try:
         case = services.case_claim_next(professional=professional)
     except CaseError as error:
-        _refused(request, error)
+        refused(request, error)
         return redirect("work_queue")
     if case is None:
         messages.info(request, _("No case is waiting in your services right now."))
@@ -252,13 +264,17 @@ def set_on_duty(request: HttpRequest) -> HttpResponse:
 
 @coordinator_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "consult/dashboard.html", {"rows": selectors.coordinator_dashboard()})
+    return render(
+        request,
+        "consult/dashboard.html",
+        {"rows": selectors.coordinator_dashboard(), "open_cases": selectors.open_cases_for_coordinator()},
+    )
 
 
 # --- documents -----------------------------------------------------------------------------
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
@@ -309,10 +325,10 @@ def document_upload(request: HttpRequest, reference: str) -> HttpResponse:
     results, status = _add_files(request, case, DocumentKindForm(request.POST, kind=case.kind))
     if not results:
         message = _("Choose at least one file.")
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"results": [], "error": message}, status=400)
         messages.error(request, message)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"results": results}, status=status)
     for result in results:
         (messages.success if result["ok"] else messages.error)(request, result["message"])
@@ -347,4 +363,52 @@ def document_download(request: HttpRequest, reference: str, document_id: int) ->
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- summaries and their verification -------------------------------------------------------
+
+
+@require_POST
+@login_required
+def summary_request(request: HttpRequest, reference: str) -> HttpResponse:
+    user = _user(request)
+    case = selectors.case_get_for_user(user=user, reference=reference)
+    if "summary" not in selectors.case_actions(case=case, user=user):
+        messages.error(request, _("The summary can be made once the outcome is written."))
+        return redirect("case_detail", reference=case.reference)
+    try:
+        document = services.summary_generate(case=case, actor=user)
+    except CaseError as error:
+        refused(request, error)
+        return redirect("case_detail", reference=case.reference)
+    except StorageUnavailable:
+        return render(request, "consult/storage_down.html", {"case": case}, status=503)
+    messages.success(request, _("The summary is ready: %(name)s") % {"name": document.original_name})
+    return redirect("case_detail", reference=case.reference)
+
+
+def verify_document(request: HttpRequest, code: str) -> HttpResponse:
+    """Public: says whether a printed summary is one we made, and whether a file is unchanged.
+    Shows nothing of the case's content."""
+    data: bytes | None = None
+    upload = request.FILES.get("file") if request.method == "POST" else None
+    if upload is not None:
+        data = upload.read(settings.UPLOAD_MAX_FILE_BYTES + 1)
+    try:
+        document, matches = services.document_verify(code=code, data=data)
+    except Document.DoesNotExist:
+        return render(request, "consult/verify.html", {"document": None, "code": code}, status=404)
+    return render(request, "consult/verify.html", {"document": document, "matches": matches, "code": code})
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's language switch, remembered on the account for notices and summaries."""
+    from django.views.i18n import set_language as django_set_language
+
+    response = django_set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        User.objects.filter(pk=request.user.pk).update(language=language)
     return response

@@ -7,3 +7,20 @@ from django.utils.translation import gettext_lazy as _
 class MedicalConfig(AppConfig):
     name = "medical"
     verbose_name = _("Medical consultations")
+
+    def ready(self) -> None:
+        from consult.domains import Domain, register
+        from consult.models import Kind
+        from medical import views
+
+        register(
+            Domain(
+                kind=Kind.MEDICAL,
+                intake_view=views.intake_view,
+                resolve_blocker=views.resolve_blocker,
+                summary=views.summary,
+                case_context=views.case_context,
+                case_template="medical/_case.html",
+                summary_title=_("Consultation summary"),
+            )
+        )

@@ -43,6 +43,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(f"services pass: Redis is not reachable: {error}", returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Full-strength hashing costs seconds per user on this machine; tests need none of it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def skill_factory(db: Any) -> Callable[..., Skill]:
     counter = iter(range(1, 10_000))

@@ -11,10 +11,11 @@ from urllib.parse import quote
 
 import pytest
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLPattern, resolve, reverse
 
-from consult import selectors, services
+from consult import selectors, services, urls
 from consult.models import Case, CaseEvent, Priority, Professional, Skill, Status, User
+from tests.consult.test_journey import intake_data
 
 OWNER = "owner"
 OTHER_RESIDENT = "other_resident"
@@ -175,11 +176,13 @@ def test_it_gives_each_role_exactly_its_access_to_each_url(
     cases_before = Case.objects.count()
     data = {
         "professional": Professional.objects.get(user=cast[SAME_SKILL]).pk,
-        "description": "胸闷，想咨询。",
         "language": "zh-hans",
         "next": "/",
         "on_duty": "on",
     }
+    if key == "case_new":
+        intake_form = login(cast[OWNER]).get(url).context["form"]
+        data.update(intake_data(intake_form, case.skill, "胸闷，想咨询。"))
     response = client.post(url, data) if method == "POST" else client.get(url)
 
     _assert_outcome(response, outcome, key, url, case)
@@ -295,7 +298,7 @@ def test_it_answers_an_unknown_action_with_404_and_changes_nothing(
     events_before = CaseEvent.objects.count()
 
     for role in (OWNER, ASSIGNEE, COORDINATOR):
-        response = login(cast[role]).post(reverse("case_action", args=[case.reference, "delete"]))
+        response = login(cast[role]).post(f"/cases/{case.reference}/delete/")
         assert response.status_code == 404
 
     case.refresh_from_db()
@@ -418,3 +421,17 @@ def test_it_renders_the_work_queue_in_a_bounded_number_of_queries(
     assert response.status_code == 200
     assert len(response.context["open_cases"]) == 4
     assert len(response.context["queue"]) == 2
+
+
+SAMPLE_ARGS = {"reference": "ABCDEFGH", "action": "accept", "document_id": 1, "skill_code": "respiratory",
+               "code": "ABCD2345"}
+NAMED = [p for p in urls.urlpatterns if isinstance(p, URLPattern) and p.name]
+
+
+@pytest.mark.parametrize("name", [p.name for p in NAMED])
+def test_it_routes_each_named_url_to_its_own_view(name: str) -> None:
+    # An earlier catch-all (e.g. "cases/<reference>/<action>/") must not swallow a later page.
+    pattern = next(p for p in NAMED if p.name == name)
+    kwargs = {arg: SAMPLE_ARGS[arg] for arg in pattern.pattern.regex.groupindex}
+
+    assert resolve(reverse(name, kwargs=kwargs)).url_name == name

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from consult import services
 from consult.models import Case, CaseEvent, Professional, Skill, Status, User, Verb
@@ -34,9 +34,10 @@ def test_it_gives_every_waiting_case_to_exactly_one_of_many_concurrent_claimers(
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     skill = skill_factory()
     professionals = [professional_factory([skill], capacity=1000, on_duty=False) for _ in range(WORKERS)]
-    # No one on duty: every case waits in line.
-    for n in range(CASES):
-        services.case_submit(resident=alice, skill=skill, description=f"case {n}", priority=n % 3)
+    # No one on duty: every case waits in line. One transaction: 300 commits would only cost time.
+    with transaction.atomic():
+        for n in range(CASES):
+            services.case_submit(resident=alice, skill=skill, description=f"case {n}", priority=n % 3)
     assert Case.objects.filter(status=Status.WAITING).count() == CASES
     for professional in professionals:
         services.professional_set_on_duty(professional=professional, on_duty=True)
@@ -73,6 +74,8 @@ def test_it_gives_every_waiting_case_to_exactly_one_of_many_concurrent_claimers(
 
     claims = Counter(CaseEvent.objects.filter(verb=Verb.CLAIMED).values_list("case_id", flat=True))
     assert claims == Counter({pk: 1 for pk in all_cases})
+    accepts = Counter(CaseEvent.objects.filter(verb=Verb.ACCEPTED).values_list("case_id", flat=True))
+    assert accepts == claims
     assignees = dict(Case.objects.values_list("pk", "assignee_id"))
     for professional_pk, mine in claimed.items():
         assert all(assignees[pk] == professional_pk for pk in mine)

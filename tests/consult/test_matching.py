@@ -19,6 +19,12 @@ from consult.models import Case, CaseEvent, Priority, Professional, Skill, Statu
 MakeProfessional = Callable[..., Professional]
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    """The cast's accounts are not under test here: spare each test the production-strength hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def submit(alice: User) -> Callable[..., Case]:
     def make(skill: Skill, priority: int = Priority.NORMAL, resident: User | None = None) -> Case:
@@ -370,7 +376,8 @@ def test_it_leaves_fresh_and_accepted_cases_alone_when_sweeping(
     professional_factory([respiratory])
     fresh = age(submit(respiratory), assigned_at=ago(minutes=29))
     accepted = submit(respiratory)
-    services.case_accept(case=accepted, professional=Professional.objects.get(pk=accepted.assignee_id))
+    assert accepted.assignee is not None
+    services.case_accept(case=accepted, professional=accepted.assignee)
     accepted = age(accepted, assigned_at=ago(hours=5))
     before = {c.pk: Case.objects.filter(pk=c.pk).values().get() for c in (fresh, accepted)}
 
@@ -434,12 +441,25 @@ def test_it_claims_the_highest_priority_first(
 def test_it_claims_the_case_waiting_longest_among_equal_priorities(
     claimer: Professional, respiratory: Skill, submit: Callable[..., Case]
 ) -> None:
-    # Created first but back in line last (as after a decline): the line is by waiting time.
-    requeued = age(submit(respiratory), waiting_at=ago(minutes=1))
-    oldest = age(submit(respiratory), waiting_at=ago(hours=3))
-    middle = age(submit(respiratory), waiting_at=ago(hours=1))
+    # The line is by submission: the first created was submitted last here.
+    newest = age(submit(respiratory), submitted_at=ago(minutes=1))
+    oldest = age(submit(respiratory), submitted_at=ago(hours=3))
+    middle = age(submit(respiratory), submitted_at=ago(hours=1))
 
-    assert claim_all(on_duty(claimer)) == [oldest.pk, middle.pk, requeued.pk]
+    assert claim_all(on_duty(claimer)) == [oldest.pk, middle.pk, newest.pk]
+
+
+def test_it_keeps_a_requeued_case_in_its_place_in_line(
+    claimer: Professional, respiratory: Skill, submit: Callable[..., Case]
+) -> None:
+    # Declined an hour after it was submitted, it went back to waiting just now: it was still
+    # submitted first, so it is still first in line.
+    requeued = age(submit(respiratory), submitted_at=ago(hours=3), waiting_at=ago(minutes=1))
+    later = age(submit(respiratory), submitted_at=ago(hours=2), waiting_at=ago(hours=2))
+
+    assert selectors.queue_place(requeued) == 1
+    assert selectors.queue_place(later) == 2
+    assert claim_all(on_duty(claimer)) == [requeued.pk, later.pk]
 
 
 def test_it_claims_only_in_the_professionals_skills(

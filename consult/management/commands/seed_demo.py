@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from consult import services
-from consult.models import Kind, Priority, Professional, Role, Skill, User
+from consult.models import Kind, Professional, Role, Skill, User
+from legal.models import CityRates, LawyerProfile, LegalAidFund
+from legal.services import legal_case_submit
+from medical.models import DoctorProfile
+from medical.services import medical_case_submit
 
 DEMO_PASSWORD = "consult2026"  # noqa: S105 (published demo logins)
 
@@ -35,20 +41,41 @@ LEGAL = [
     ("contract", "劳动合同纠纷", "Labour contract disputes", "劳动合同\n相关书面材料", "Labour contract\nRelated written documents", 72),
 ]
 
+# Documents each service asks for at intake (the "still missing" list).
+REQUIRED_DOCUMENTS = {
+    "respiratory": ["imaging"],
+    "cardiology": ["exam_report"],
+    "orthopaedics": ["imaging"],
+    "neurology": ["imaging"],
+    "internal": ["exam_report"],
+    "geriatrics": ["exam_report", "prescription"],
+    "unpaid-wages": ["labour_contract", "payslip"],
+    "sick-pay": ["payslip", "sick_leave"],
+    "overtime": ["payslip"],
+    "work-injury": ["labour_contract"],
+    "dismissal": ["labour_contract"],
+}
+
 HOSPITAL = ("市第一人民医院", "City No. 1 People's Hospital", "0571-87000120")
 UNION = ("市总工会法律服务中心", "City Federation of Trade Unions legal service centre", "0571-12351")
 
+# phone, name, skills, capacity, department, title
 DOCTORS = [
-    ("13900000001", "李建国", ["general", "internal", "geriatrics"], 5),
-    ("13900000002", "王芳", ["respiratory", "internal"], 5),
-    ("13900000003", "陈志强", ["cardiology", "general"], 4),
-    ("13900000004", "刘静", ["paediatrics", "obgyn", "dermatology"], 4),
-    ("13900000005", "赵明", ["orthopaedics", "neurology"], 3),
+    ("13900000001", "李建国", ["general", "internal", "geriatrics"], 5, "老年病科", "主任医师"),
+    ("13900000002", "王芳", ["respiratory", "internal"], 5, "呼吸内科", "副主任医师"),
+    ("13900000003", "陈志强", ["cardiology", "general"], 4, "心血管内科", "主治医师"),
+    ("13900000004", "刘静", ["paediatrics", "obgyn", "dermatology"], 4, "儿科", "副主任医师"),
+    ("13900000005", "赵明", ["orthopaedics", "neurology"], 3, "骨科", "主治医师"),
 ]
+# phone, name, skills, capacity, firm
 LAWYERS = [
-    ("13700000001", "张律师", ["unpaid-wages", "sick-pay", "overtime"], 6),
-    ("13700000002", "孙律师", ["work-injury", "dismissal", "social-insurance", "contract"], 6),
+    ("13700000001", "张律师", ["unpaid-wages", "sick-pay", "overtime"], 6, "浙江明理律师事务所"),
+    ("13700000002", "孙律师", ["work-injury", "dismissal", "social-insurance", "contract"], 6, ""),
 ]
+# Hangzhou's figures for the claim estimate (editable by coordinators in the admin).
+CITY_RATES = {"city": "杭州", "effective_from": date(2024, 1, 1), "minimum_wage": Decimal("2490"),
+              "average_wage": Decimal("10000")}
+FUND = ("市总工会法律援助基金", Decimal("200"))
 COORDINATOR = ("13600000001", "周协调")
 RESIDENTS = [("13800000001", "王秀英"), ("13800000002", "李大山"), ("13800000003", "陈小梅")]
 
@@ -66,19 +93,21 @@ class Command(BaseCommand):
                         kind=kind, name_zh=zh, name_en=en, materials_zh=mat_zh, materials_en=mat_en,
                         office_zh=office[0], office_en=office[1], office_phone=office[2],
                         response_hours=hours, position=position, is_active=True,
+                    required_documents=REQUIRED_DOCUMENTS.get(code, []),
                     ),
                 )
-        for role, people, org in ((Role.DOCTOR, DOCTORS, HOSPITAL[0]), (Role.LAWYER, LAWYERS, UNION[0])):
-            for phone, name, codes, capacity in people:
-                skills = list(Skill.objects.filter(code__in=codes))
-                existing = Professional.objects.filter(user__phone=phone).first()
-                if existing is None:
-                    services.professional_create(
-                        phone=phone, name=name, role=role, password=DEMO_PASSWORD, organisation=org,
-                        city="杭州", skills=skills, capacity=capacity, on_duty=True,
-                    )
-                else:
-                    existing.skills.set(skills)
+        for phone, name, codes, capacity, department, title in DOCTORS:
+            doctor = self._professional(Role.DOCTOR, phone, name, codes, capacity, HOSPITAL[0])
+            DoctorProfile.objects.update_or_create(
+                professional=doctor, defaults={"department": department, "title": title}
+            )
+        for phone, name, codes, capacity, firm in LAWYERS:
+            lawyer = self._professional(Role.LAWYER, phone, name, codes, capacity, UNION[0])
+            LawyerProfile.objects.update_or_create(professional=lawyer, defaults={"union": UNION[0], "firm": firm})
+        CityRates.objects.update_or_create(
+            city=CITY_RATES["city"], effective_from=CITY_RATES["effective_from"], defaults=CITY_RATES
+        )
+        LegalAidFund.objects.update_or_create(name=FUND[0], defaults={"hourly_rate": FUND[1]})
         if not User.objects.filter(phone=COORDINATOR[0]).exists():
             services.coordinator_create(phone=COORDINATOR[0], name=COORDINATOR[1], password=DEMO_PASSWORD)
         for phone, name in RESIDENTS:
@@ -86,12 +115,33 @@ class Command(BaseCommand):
                 services.resident_signup(phone=phone, name=name, password=DEMO_PASSWORD)
         first = User.objects.get(phone=RESIDENTS[0][0])
         if not first.cases.exists():
-            services.case_submit(
-                resident=first, skill=Skill.objects.get(code="geriatrics"), priority=Priority.ELDERLY,
-                description="父亲92岁，最近常头晕，血压忽高忽低，想请医生看看体检报告。",
+            # A son scanned the QR code on the township notice for his 92-year-old father.
+            medical_case_submit(
+                resident=first, skill=Skill.objects.get(code="geriatrics"), on_behalf=True, relationship="儿子",
+                patient_name="王德胜", patient_age=92, patient_sex="male", since_when="两个月",
+                complaint="父亲92岁，最近常头晕，血压忽高忽低，想请医生看看体检报告。",
+                medicines="氨氯地平 5mg 每日一次", health_consent=True,
             )
-            services.case_submit(
-                resident=first, skill=Skill.objects.get(code="sick-pay"),
-                description="病假20天，公司只发了802元，低于法定标准，想请工会律师帮忙调解。",
+            # 20 days of sick leave paid 802 yuan, below the legal standard.
+            legal_case_submit(
+                resident=first, skill=Skill.objects.get(code="sick-pay"), share_consent=True,
+                job_title="纺织厂挡车工", employment_start=date(2019, 3, 1), employer_name="杭州某纺织有限公司",
+                employer_address="杭州市萧山区某工业园", employer_contact="人事部 刘经理", employer_phone="0571-82000000",
+                what_happened="病假20天，公司只发了802元，低于法定标准，想请工会律师帮忙调解。",
+                monthly_wage=Decimal("4000"), amount_received=Decimal("802"), amount_claimed=Decimal("1400"),
+                desired_outcome="补发病假工资差额。", city="杭州", sick_days=20,
             )
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Every demo password: {DEMO_PASSWORD}"))
+
+    def _professional(
+        self, role: str, phone: str, name: str, codes: list[str], capacity: int, organisation: str
+    ) -> Professional:
+        skills = list(Skill.objects.filter(code__in=codes))
+        existing = Professional.objects.filter(user__phone=phone).first()
+        if existing is not None:
+            existing.skills.set(skills)
+            return existing
+        return services.professional_create(
+            phone=phone, name=name, role=role, password=DEMO_PASSWORD, organisation=organisation,
+            city="杭州", skills=skills, capacity=capacity, on_duty=True,
+        )

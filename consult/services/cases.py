@@ -1,35 +1,25 @@
-"""Every write to accounts and cases. Views, admin actions and commands call these.
-
-Services assume the caller already passed `case_get_for_user` where a user reached the case by its
-reference; they still check the role rules (only the assignee accepts, only a coordinator
-reassigns), because those are business rules, not visibility.
-"""
+"""The case state machine, matching and the queue."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
+import logging
 from datetime import timedelta
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consult import files
+from consult.domains import domain_of
 from consult.errors import CaseConflict, CaseError, InvalidTransition
-from consult.files import UploadRefused
 from consult.models import (
     LOAD_STATUSES,
-    ROLE_KIND,
     STATUS_TIMESTAMP,
     TRANSITIONS,
     Case,
-    CaseEvent,
-    Document,
-    DocumentKind,
     Priority,
     Professional,
     Role,
@@ -39,72 +29,12 @@ from consult.models import (
     Verb,
     new_reference,
 )
+from consult.services.documents import summary_generate
+from consult.services.timeline import record_event
 from realtime.events import case_group, queue_group, send_event_on_commit
 
+logger = logging.getLogger(__name__)
 _UNSET: Any = object()
-
-
-# --- accounts -----------------------------------------------------------------------------
-
-
-@transaction.atomic
-def resident_signup(*, phone: str, name: str, password: str) -> User:
-    return User.objects.create_user(phone=phone, password=password, name=name, role=Role.RESIDENT)
-
-
-@transaction.atomic
-def professional_create(
-    *,
-    phone: str,
-    name: str,
-    role: str,
-    password: str,
-    organisation: str,
-    city: str,
-    skills: Iterable[Skill] = (),
-    capacity: int = 5,
-    on_duty: bool = False,
-) -> Professional:
-    """Create a doctor's or lawyer's account with its working profile."""
-    kind = ROLE_KIND.get(Role(role))
-    if kind is None:
-        raise CaseError(_("A professional is a doctor or a lawyer."))
-    skills = list(skills)
-    wrong = [s.code for s in skills if s.kind != kind]
-    if wrong:
-        raise CaseError(
-            _("These services are not of this professional's kind: %(codes)s") % {"codes": ", ".join(wrong)}
-        )
-    user = User.objects.create_user(phone=phone, password=password, name=name, role=role)
-    professional = Professional(
-        user=user, kind=kind, organisation=organisation, city=city, capacity=capacity, on_duty=on_duty
-    )
-    professional.full_clean()
-    professional.save()
-    professional.skills.set(skills)
-    return professional
-
-
-@transaction.atomic
-def coordinator_create(*, phone: str, name: str, password: str) -> User:
-    return User.objects.create_user(
-        phone=phone, password=password, name=name, role=Role.COORDINATOR, is_staff=True
-    )
-
-
-@transaction.atomic
-def professional_set_on_duty(*, professional: Professional, on_duty: bool) -> None:
-    professional.on_duty = on_duty
-    professional.save(update_fields=["on_duty"])
-    for skill_id in professional.skills.values_list("pk", flat=True):
-        send_event_on_commit(queue_group(skill_id), {"type": "queue.changed", "skill_id": skill_id})
-
-
-# --- the state machine --------------------------------------------------------------------
-
-
-def _record(case: Case, verb: str, actor: User | None, **detail: Any) -> CaseEvent:
-    return CaseEvent.objects.create(case=case, verb=verb, actor=actor, detail=detail)
 
 
 def _transition(
@@ -134,15 +64,11 @@ def _transition(
         setattr(case, field, value)
     # Relations are set by this module, not typed by a user: skip their lookup queries.
     case.full_clean(exclude=["skill", "resident", "assignee"], validate_unique=False)
-    updated = Case.objects.filter(
-        pk=case.pk, status=before_status, assignee_id=before_assignee
-    ).update(**changes)
+    updated = Case.objects.filter(pk=case.pk, status=before_status, assignee_id=before_assignee).update(**changes)
     if updated != 1:
         raise CaseConflict()
-    _record(case, verb, actor, **detail)
-    send_event_on_commit(
-        case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": to}
-    )
+    record_event(case, verb, actor, **detail)
+    send_event_on_commit(case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": to})
     send_event_on_commit(queue_group(case.skill_id), {"type": "queue.changed", "skill_id": case.skill_id})
 
 
@@ -153,9 +79,7 @@ def eligible_professionals(case: Case) -> QuerySet[Professional]:
     """On duty, with the case's skill, below capacity, never one who declined it: least loaded
     first, then the one idle longest."""
     return (
-        Professional.objects.filter(
-            kind=case.kind, skills=case.skill, on_duty=True, user__is_active=True
-        )
+        Professional.objects.filter(kind=case.kind, skills=case.skill, on_duty=True, user__is_active=True)
         .exclude(pk__in=case.declined_by.values("pk"))
         .annotate(load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES), distinct=True))
         .filter(load__lt=F("capacity"))
@@ -179,8 +103,14 @@ def _match(case: Case) -> Professional | None:
         professional = _lock_professional(candidate)
         if not professional.on_duty or _load(professional) >= professional.capacity:
             continue
-        _transition(case, Status.ASSIGNED, actor=None, verb=Verb.ASSIGNED, assignee=professional,
-                    professional=professional.user.name)
+        _transition(
+            case,
+            Status.ASSIGNED,
+            actor=None,
+            verb=Verb.ASSIGNED,
+            assignee=professional,
+            professional=professional.user.name,
+        )
         professional.last_assigned_at = timezone.now()
         professional.save(update_fields=["last_assigned_at"])
         return professional
@@ -221,7 +151,7 @@ def case_submit(
     )
     case.full_clean()
     case.save()
-    _record(case, Verb.SUBMITTED, resident)
+    record_event(case, Verb.SUBMITTED, resident)
     _match(case)
     return case
 
@@ -232,7 +162,8 @@ def _require_assignee(case: Case, professional: Professional) -> None:
 
 
 def _reload_locked(case: Case) -> Case:
-    return Case.objects.select_for_update().select_related("skill", "assignee__user").get(pk=case.pk)
+    # of=("self",): PostgreSQL refuses FOR UPDATE over the outer join to the nullable assignee.
+    return Case.objects.select_for_update(of=("self",)).select_related("skill", "assignee__user").get(pk=case.pk)
 
 
 def _skip_locked_supported() -> bool:
@@ -254,11 +185,9 @@ def case_claim_next(*, professional: Professional) -> Case | None:
             if _load(me) >= me.capacity:
                 raise CaseError(_("You already have as many open cases as your capacity allows."))
             queue = (
-                Case.objects.filter(
-                    status=Status.WAITING, kind=me.kind, skill__in=me.skills.values("pk")
-                )
+                Case.objects.filter(status=Status.WAITING, kind=me.kind, skill__in=me.skills.values("pk"))
                 .exclude(declined_by=me)
-                .order_by("-priority", "waiting_at", "pk")
+                .order_by("-priority", "submitted_at", "pk")
             )
             if _skip_locked_supported():
                 queue = queue.select_for_update(skip_locked=True)
@@ -287,8 +216,9 @@ def case_accept(*, case: Case, professional: Professional) -> Case:
 def _put_back(case: Case, professional: Professional, *, verb: str, actor: User | None, **detail: Any) -> None:
     """Return an assigned case to matching; it never goes back to `professional`."""
     case.declined_by.add(professional)
-    _transition(case, Status.WAITING, actor=actor, verb=verb, assignee=None,
-                professional=professional.user.name, **detail)
+    _transition(
+        case, Status.WAITING, actor=actor, verb=verb, assignee=None, professional=professional.user.name, **detail
+    )
     _match(case)
 
 
@@ -313,8 +243,15 @@ def case_reassign(*, case: Case, coordinator: User, professional: Professional) 
     if case.assignee_id == professional.pk:
         raise CaseError(_("The case is already assigned to this professional."))
     previous = case.assignee.user.name if case.assignee else ""
-    _transition(case, Status.ASSIGNED, actor=coordinator, verb=Verb.REASSIGNED, assignee=professional,
-                previous=previous, professional=professional.user.name)
+    _transition(
+        case,
+        Status.ASSIGNED,
+        actor=coordinator,
+        verb=Verb.REASSIGNED,
+        assignee=professional,
+        previous=previous,
+        professional=professional.user.name,
+    )
     professional.last_assigned_at = timezone.now()
     professional.save(update_fields=["last_assigned_at"])
     return case
@@ -324,17 +261,28 @@ def case_reassign(*, case: Case, coordinator: User, professional: Professional) 
 def case_resolve(*, case: Case, professional: Professional) -> Case:
     case = _reload_locked(case)
     _require_assignee(case, professional)
+    domain = domain_of(case)
+    blocker = domain.resolve_blocker(case) if domain else None
+    if blocker:
+        raise CaseError(blocker)
     _transition(case, Status.RESOLVED, actor=professional.user, verb=Verb.RESOLVED)
     return case
 
 
-@transaction.atomic
 def case_close(*, case: Case, user: User) -> Case:
-    case = _reload_locked(case)
-    is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
-    if not (is_assignee or user.is_coordinator):
-        raise CaseError(_("Only the assigned professional or a coordinator can close a case."))
-    _transition(case, Status.CLOSED, actor=user, verb=Verb.CLOSED)
+    """Close a resolved case and print its summary. A summary that cannot be stored right now
+    does not undo the close: it can be generated again from the case page."""
+    with transaction.atomic():
+        case = _reload_locked(case)
+        is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
+        if not (is_assignee or user.is_coordinator):
+            raise CaseError(_("Only the assigned professional or a coordinator can close a case."))
+        _transition(case, Status.CLOSED, actor=user, verb=Verb.CLOSED)
+    if domain_of(case) is not None:
+        try:
+            summary_generate(case=case, actor=user)
+        except files.StorageUnavailable:
+            logger.warning("summary of %s not stored: storage unavailable", case.reference)
     return case
 
 
@@ -357,105 +305,10 @@ def case_sweep_unaccepted(*, timeout: timedelta | None = None) -> int:
     stale = Case.objects.filter(status=Status.ASSIGNED, assigned_at__lt=cutoff).values_list("pk", flat=True)
     for pk in list(stale):
         with transaction.atomic():
-            case = Case.objects.select_for_update().select_related("assignee__user").get(pk=pk)
+            case = Case.objects.select_for_update(of=("self",)).select_related("assignee__user").get(pk=pk)
             if case.status != Status.ASSIGNED or case.assigned_at is None or case.assigned_at >= cutoff:
                 continue
             assert case.assignee is not None
             _put_back(case, case.assignee, verb=Verb.TIMED_OUT, actor=None)
             swept += 1
     return swept
-
-
-# --- documents -----------------------------------------------------------------------------
-
-
-def can_upload(case: Case, user: User) -> bool:
-    on_case = case.resident_id == user.pk or (case.assignee is not None and case.assignee.user_id == user.pk)
-    return (on_case or user.is_coordinator) and case.status not in (Status.CLOSED, Status.WITHDRAWN)
-
-
-def _check_case_room(case: Case, extra_bytes: int) -> None:
-    documents = case.documents.exclude(kind=DocumentKind.SUMMARY)
-    totals = documents.aggregate(n=Count("pk"), size=Sum("size"))
-    if totals["n"] >= settings.UPLOAD_MAX_FILES_PER_CASE:
-        raise UploadRefused(
-            _("This case already has %(n)d files, the most it can hold.") % {"n": settings.UPLOAD_MAX_FILES_PER_CASE},
-            code="too_many_files",
-        )
-    if (totals["size"] or 0) + extra_bytes > settings.UPLOAD_MAX_BYTES_PER_CASE:
-        raise UploadRefused(
-            _("The files of this case would exceed %(mb)d MB in all.")
-            % {"mb": settings.UPLOAD_MAX_BYTES_PER_CASE // (1024 * 1024)},
-            code="case_full",
-        )
-
-
-def document_add(
-    *, case: Case, uploader: User, upload: IO[bytes], name: str, kind: str = DocumentKind.OTHER
-) -> tuple[Document, bool]:
-    """Check one uploaded file by its bytes and keep it on the case.
-
-    Returns the document and whether it is new: the same bytes sent again to the same case give
-    back the document already stored. Raises UploadRefused (with the reason for the user) or
-    StorageUnavailable (nothing was written).
-    """
-    if not can_upload(case, uploader):
-        raise CaseError(_("Only the people on this case can add files to it."))
-    if case.status in (Status.CLOSED, Status.WITHDRAWN):
-        raise CaseError(_("This case is finished; files can no longer be added."))
-    if kind not in DocumentKind.values or kind == DocumentKind.SUMMARY:
-        raise UploadRefused(_("Choose what kind of document this is."), code="kind")
-    _check_case_room(case, 0)
-    checked = files.check_upload(upload, name)
-    existing = case.documents.filter(sha256=checked.sha256).first()
-    if existing is not None:
-        return existing, False
-    key = f"cases/{case.pk}/{uuid.uuid4().hex}"
-    files.store(key, checked.data)
-    try:
-        with transaction.atomic():
-            locked = Case.objects.select_for_update().get(pk=case.pk)
-            existing = locked.documents.filter(sha256=checked.sha256).first()
-            if existing is not None:
-                files.delete(key)
-                return existing, False
-            _check_case_room(locked, checked.size)
-            document = Document(
-                case=locked, uploader=uploader, kind=kind, storage_key=key, original_name=checked.name,
-                content_type=checked.content_type, size=checked.size, sha256=checked.sha256,
-            )
-            document.full_clean(exclude=["case", "uploader"])
-            document.save()
-            _record(locked, Verb.DOCUMENT_ADDED, uploader, document=document.original_name, kind=kind)
-    except BaseException:
-        # No row will point at the object: remove it now (sweep_orphans catches any we miss).
-        try:
-            files.delete(key)
-        except files.StorageUnavailable:
-            pass
-        raise
-    return document, True
-
-
-def document_record_view(*, document: Document, user: User) -> None:
-    _record(document.case, Verb.DOCUMENT_VIEWED, user, document=document.original_name)
-
-
-def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
-    """Remove rows whose object is gone and objects no row points at (older than `grace`, so
-    uploads in flight are left alone). Returns (rows removed, objects removed)."""
-    store = files.storage()
-    lost_rows = 0
-    for document in Document.objects.only("pk", "storage_key").iterator():
-        if not store.exists(document.storage_key):
-            Document.objects.filter(pk=document.pk).delete()
-            lost_rows += 1
-    known = set(Document.objects.values_list("storage_key", flat=True))
-    cutoff = timezone.now() - grace
-    removed = 0
-    for key in files.stored_keys("cases"):
-        if key in known or store.get_modified_time(key) > cutoff:
-            continue
-        store.delete(key)
-        removed += 1
-    return lost_rows, removed

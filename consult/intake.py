@@ -1,0 +1,133 @@
+"""Files sent with an intake form, by document kind.
+
+A form shown again with errors cannot give the browser its files back, so each good file is
+checked and parked in storage under `staging/`; the page carries a signed token for it, and the
+next submission adopts it into the new case. A resident never uploads the same report twice.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from consult import files
+from consult.errors import CaseError
+from consult.models import Case, DocumentKind, User
+
+SALT = "consult.intake.staged"
+STAGING_MAX_AGE = 60 * 60 * 24
+
+
+@dataclass(frozen=True)
+class Staged:
+    key: str
+    name: str
+    kind: str
+    token: str
+
+    @property
+    def kind_label(self) -> str:
+        return str(DocumentKind(self.kind).label)
+
+
+@dataclass
+class IntakeFiles:
+    staged: list[Staged] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def kinds_present(self) -> set[str]:
+        return {s.kind for s in self.staged}
+
+    def missing(self, required: list[str]) -> list[str]:
+        present = self.kinds_present()
+        return [str(DocumentKind(k).label) for k in required if k not in present]
+
+
+def _token(user: User, key: str, name: str, kind: str) -> str:
+    return signing.dumps({"u": user.pk, "k": key, "n": name, "t": kind}, salt=SALT)
+
+
+def collect(request: HttpRequest, user: User, kinds: list[str]) -> IntakeFiles:
+    """Files already parked (from the tokens) plus the new ones, each checked by its bytes."""
+    result = IntakeFiles()
+    for token in request.POST.getlist("staged"):
+        try:
+            data: dict[str, Any] = signing.loads(token, salt=SALT, max_age=STAGING_MAX_AGE)
+        except signing.BadSignature:
+            continue
+        if data.get("u") == user.pk and data.get("t") in kinds:
+            result.staged.append(Staged(key=data["k"], name=data["n"], kind=data["t"], token=token))
+    for kind in kinds:
+        for upload in request.FILES.getlist(f"files_{kind}"):
+            try:
+                checked = files.check_upload(upload, upload.name or "")
+                key = f"staging/{user.pk}/{uuid.uuid4().hex}"
+                files.store(key, checked.data)
+            except files.UploadRefused as error:
+                reason = " ".join(error.messages)
+                result.errors.append(_("%(name)s: %(reason)s") % {"name": upload.name, "reason": reason})
+            except files.StorageUnavailable:
+                result.errors.append(
+                    _("%(name)s: the file store cannot be reached right now. Please try again in a few minutes.")
+                    % {"name": upload.name}
+                )
+            else:
+                result.staged.append(
+                    Staged(key=key, name=checked.name, kind=kind, token=_token(user, key, checked.name, kind))
+                )
+    return result
+
+
+def read_staged(staged: Staged) -> io.BytesIO:
+    with files.open_stored(staged.key) as handle:
+        return io.BytesIO(handle.read())
+
+
+Submit = Callable[[dict[str, Any], list[Staged]], tuple[Case, list[str]]]
+
+
+def handle(
+    request: HttpRequest, user: User, form: forms.Form, kinds: list[str], submit: Submit
+) -> tuple[HttpResponse | None, IntakeFiles]:
+    """The intake flow both domains share. The form has a `skill` and a `materials_later` field;
+    `submit` opens the case from the cleaned data and the parked files.
+
+    Returns the response to send when the case was opened (else None: show the form again) and
+    the files parked so far, for the page.
+    """
+    if request.method != "POST":
+        return None, IntakeFiles()
+    parked = collect(request, user, kinds)
+    if form.is_valid():
+        missing = parked.missing(form.cleaned_data["skill"].required_documents)
+        if missing and not form.cleaned_data["materials_later"]:
+            form.add_error(
+                "materials_later",
+                _("Still missing: %(list)s. Add them above, or tick this box to send without them.")
+                % {"list": "、".join(missing)},
+            )
+    if not form.is_valid() or parked.errors:
+        return None, parked
+    try:
+        case, problems = submit(form.cleaned_data, parked.staged)
+    except CaseError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return None, parked
+    messages.success(request, _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference})
+    for problem in problems:
+        messages.error(request, problem)
+    url = reverse("case_detail", kwargs={"reference": case.reference})
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"redirect": url}), parked
+    return HttpResponseRedirect(url), parked

@@ -1,0 +1,63 @@
+"""Every write to accounts, cases, documents and messages. Views, consumers, admin actions and
+commands call these.
+
+Services assume the caller already passed `case_get_for_user` where a user reached the case by its
+reference; they still check the role rules (only the assignee accepts, only a coordinator
+reassigns), because those are business rules, not visibility.
+"""
+
+from consult.services.accounts import (
+    coordinator_create,
+    professional_create,
+    professional_set_on_duty,
+    resident_signup,
+)
+from consult.services.cases import (
+    _transition,
+    case_accept,
+    case_claim_next,
+    case_close,
+    case_decline,
+    case_reassign,
+    case_resolve,
+    case_submit,
+    case_sweep_unaccepted,
+    case_withdraw,
+    eligible_professionals,
+)
+from consult.services.documents import (
+    can_upload,
+    document_add,
+    document_record_view,
+    document_verify,
+    documents_adopt_staged,
+    documents_sweep_orphans,
+    summary_generate,
+)
+from consult.services.timeline import record_event
+
+__all__ = [
+    "_transition",
+    "can_upload",
+    "case_accept",
+    "case_claim_next",
+    "case_close",
+    "case_decline",
+    "case_reassign",
+    "case_resolve",
+    "case_submit",
+    "case_sweep_unaccepted",
+    "case_withdraw",
+    "coordinator_create",
+    "document_add",
+    "document_record_view",
+    "document_verify",
+    "documents_adopt_staged",
+    "documents_sweep_orphans",
+    "eligible_professionals",
+    "professional_create",
+    "professional_set_on_duty",
+    "record_event",
+    "resident_signup",
+    "summary_generate",
+]

@@ -1,0 +1,196 @@
+"""Documents on a case: uploads checked by their bytes, generated summaries, their verification."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import uuid
+from datetime import timedelta
+from typing import IO
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from consult import files, intake
+from consult.domains import domain_of
+from consult.errors import CaseError
+from consult.files import UploadRefused
+from consult.models import (
+    Case,
+    Document,
+    DocumentKind,
+    Status,
+    User,
+    Verb,
+)
+from consult.services.timeline import record_event
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def can_upload(case: Case, user: User) -> bool:
+    on_case = case.resident_id == user.pk or (case.assignee is not None and case.assignee.user_id == user.pk)
+    return (on_case or user.is_coordinator) and case.status not in (Status.CLOSED, Status.WITHDRAWN)
+
+
+def _check_case_room(case: Case, extra_bytes: int) -> None:
+    documents = case.documents.exclude(kind=DocumentKind.SUMMARY)
+    totals = documents.aggregate(n=Count("pk"), size=Sum("size"))
+    if totals["n"] >= settings.UPLOAD_MAX_FILES_PER_CASE:
+        raise UploadRefused(
+            _("This case already has %(n)d files, the most it can hold.") % {"n": settings.UPLOAD_MAX_FILES_PER_CASE},
+            code="too_many_files",
+        )
+    if (totals["size"] or 0) + extra_bytes > settings.UPLOAD_MAX_BYTES_PER_CASE:
+        raise UploadRefused(
+            _("The files of this case would exceed %(mb)d MB in all.")
+            % {"mb": settings.UPLOAD_MAX_BYTES_PER_CASE // (1024 * 1024)},
+            code="case_full",
+        )
+
+
+def document_add(
+    *, case: Case, uploader: User, upload: IO[bytes], name: str, kind: str = DocumentKind.OTHER
+) -> tuple[Document, bool]:
+    """Check one uploaded file by its bytes and keep it on the case.
+
+    Returns the document and whether it is new: the same bytes sent again to the same case give
+    back the document already stored. Raises UploadRefused (with the reason for the user) or
+    StorageUnavailable (nothing was written).
+    """
+    # Finished first: can_upload is also False for a finished case, and its reason would mislead.
+    if case.status in (Status.CLOSED, Status.WITHDRAWN):
+        raise CaseError(_("This case is finished; files can no longer be added."))
+    if not can_upload(case, uploader):
+        raise CaseError(_("Only the people on this case can add files to it."))
+    if kind not in DocumentKind.values or kind == DocumentKind.SUMMARY:
+        raise UploadRefused(_("Choose what kind of document this is."), code="kind")
+    _check_case_room(case, 0)
+    return _keep(case, uploader, files.check_upload(upload, name), kind)
+
+
+def _keep(
+    case: Case, uploader: User | None, checked: files.CheckedFile, kind: str, verification_code: str | None = None
+) -> tuple[Document, bool]:
+    """Store checked bytes and their row; the object first, so a row never points at nothing."""
+    existing = case.documents.filter(sha256=checked.sha256).first()
+    if existing is not None:
+        return existing, False
+    key = f"cases/{case.pk}/{uuid.uuid4().hex}"
+    files.store(key, checked.data)
+    try:
+        with transaction.atomic():
+            locked = Case.objects.select_for_update().get(pk=case.pk)
+            existing = locked.documents.filter(sha256=checked.sha256).first()
+            if existing is not None:
+                files.delete(key)
+                return existing, False
+            if kind != DocumentKind.SUMMARY:
+                _check_case_room(locked, checked.size)
+            document = Document(
+                case=locked,
+                uploader=uploader,
+                kind=kind,
+                storage_key=key,
+                original_name=checked.name,
+                content_type=checked.content_type,
+                size=checked.size,
+                sha256=checked.sha256,
+                verification_code=verification_code,
+            )
+            document.full_clean(exclude=["case", "uploader"])
+            document.save()
+            verb = Verb.SUMMARY_GENERATED if kind == DocumentKind.SUMMARY else Verb.DOCUMENT_ADDED
+            record_event(locked, verb, uploader, document=document.original_name, kind=kind)
+    except BaseException:
+        # No row will point at the object: remove it now (sweep_orphans catches any we miss).
+        try:
+            files.delete(key)
+        except files.StorageUnavailable:
+            pass
+        raise
+    return document, True
+
+
+def document_record_view(*, document: Document, user: User) -> None:
+    record_event(document.case, Verb.DOCUMENT_VIEWED, user, document=document.original_name)
+
+
+def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
+    """Remove rows whose object is gone and objects no row points at (older than `grace`, so
+    uploads in flight are left alone). Returns (rows removed, objects removed)."""
+    store = files.storage()
+    lost_rows = 0
+    for document in Document.objects.only("pk", "storage_key").iterator():
+        if not store.exists(document.storage_key):
+            Document.objects.filter(pk=document.pk).delete()
+            lost_rows += 1
+    known = set(Document.objects.values_list("storage_key", flat=True))
+    cutoff = timezone.now() - grace
+    removed = 0
+    for key in files.stored_keys("cases"):
+        if key in known or store.get_modified_time(key) > cutoff:
+            continue
+        store.delete(key)
+        removed += 1
+    return lost_rows, removed
+
+
+def documents_adopt_staged(*, case: Case, uploader: User, staged: list[intake.Staged]) -> list[str]:
+    """Move files parked by an intake form onto the new case. Returns a message per file refused."""
+    problems: list[str] = []
+    for item in staged:
+        try:
+            document_add(case=case, uploader=uploader, upload=intake.read_staged(item), name=item.name, kind=item.kind)
+        except FileNotFoundError:
+            problems.append(_("%(name)s: the file was lost; please add it again.") % {"name": item.name})
+            continue
+        except (UploadRefused, CaseError) as error:
+            problems.append(_("%(name)s: %(reason)s") % {"name": item.name, "reason": " ".join(error.messages)})
+        try:
+            files.delete(item.key)
+        except files.StorageUnavailable:
+            pass  # sweep_orphans removes parked files after a day
+    return problems
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+
+def summary_generate(*, case: Case, actor: User | None) -> Document:
+    """Render the case's summary PDF in the resident's language and keep it as a document,
+    through the same checks as any upload. Its QR code opens the public verification page."""
+    from consult.pdf import qr_svg, render_pdf  # WeasyPrint loads Pango: only where PDFs are made
+
+    domain = domain_of(case)
+    if domain is None:
+        raise CaseError(_("This kind of case has no summary."))
+    code = secrets.token_urlsafe(16)
+    verify_url = settings.SITE_URL + reverse("verify_document", kwargs={"code": code})
+    with translation.override(case.resident.language):
+        template, context = domain.summary(case)
+        context.update(
+            case=case,
+            verify_url=verify_url,
+            qr=qr_svg(verify_url),
+            generated_at=timezone.now(),
+            documents=case.documents.exclude(kind=DocumentKind.SUMMARY).order_by("created_at"),
+        )
+        data = render_pdf(template, context)
+        name = f"{domain.summary_title} {case.reference}.pdf"
+    checked = files.check_upload(io.BytesIO(data), name)
+    document, _created = _keep(case, actor, checked, DocumentKind.SUMMARY, verification_code=code)
+    return document
+
+
+def document_verify(*, code: str, data: bytes | None = None) -> tuple[Document, bool | None]:
+    """The generated document behind `code`, and whether `data` (if given) is exactly it."""
+    document = Document.objects.select_related("case").get(verification_code=code, kind=DocumentKind.SUMMARY)
+    if data is None:
+        return document, None
+    return document, hashlib.sha256(data).hexdigest() == document.sha256

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consult.models import Kind, Skill
+from legal.models import MAX_YUAN, Channel, CityRates, Result, SessionMode
+
+
+class YuanField(forms.DecimalField):
+    """An amount in yuan: not negative, at most 2 decimals, nothing absurd; errors in plain words."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", Decimal("0"))
+        kwargs.setdefault("max_value", MAX_YUAN)
+        super().__init__(max_digits=10, decimal_places=2, **kwargs)
+        self.error_messages.update(
+            {
+                "invalid": _("Write the amount in figures, for example 802 or 1650.50."),
+                "min_value": _("The amount cannot be negative."),
+                "max_value": _("This amount is too large. Please check it."),
+                "max_decimal_places": _("Use at most 2 digits after the decimal point (fen)."),
+                "max_digits": _("This amount is too large. Please check it."),
+                "max_whole_digits": _("This amount is too large. Please check it."),
+            }
+        )
+        self.widget.attrs.update({"inputmode": "decimal"})
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        if isinstance(value, str):
+            value = value.strip().replace(",", "").replace("，", "").removesuffix("元").strip()
+        result: Decimal | None = super().to_python(value)
+        return result
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def _city_choices() -> list[tuple[str, str]]:
+    cities = CityRates.objects.order_by("city").values_list("city", flat=True).distinct()
+    return [(c, c) for c in cities]
+
+
+class LegalIntakeForm(forms.Form):
+    skill = forms.ModelChoiceField(
+        label=_("What is the dispute about?"),
+        queryset=Skill.objects.filter(kind=Kind.LEGAL, is_active=True),
+        empty_label=None,
+    )
+    job_title = forms.CharField(label=_("Your job"), max_length=100)
+    employment_start = forms.DateField(label=_("Working there since"), widget=DateInput)
+    employment_end = forms.DateField(
+        label=_("Working there until"),
+        required=False,
+        widget=DateInput,
+        help_text=_("Leave empty if you still work there."),
+    )
+    employer_name = forms.CharField(label=_("Employer (company name)"), max_length=200)
+    employer_address = forms.CharField(label=_("Employer's address"), max_length=300, required=False)
+    employer_contact = forms.CharField(label=_("Contact person at the employer"), max_length=100, required=False)
+    employer_phone = forms.CharField(label=_("Employer's phone"), max_length=30, required=False)
+    what_happened = forms.CharField(
+        label=_("What happened?"), max_length=4000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    city = forms.ChoiceField(label=_("City where you work"), choices=_city_choices)
+    monthly_wage = YuanField(label=_("Your monthly wage (yuan)"))
+    amount_received = YuanField(label=_("Amount you received (yuan)"), initial=Decimal("0"))
+    amount_claimed = YuanField(label=_("Amount you believe you are owed (yuan)"), initial=Decimal("0"))
+    sick_days = forms.IntegerField(label=_("Days of sick leave"), min_value=0, max_value=366, required=False)
+    overtime_weekday_hours = forms.DecimalField(
+        label=_("Overtime hours on working days"), min_value=0, max_value=5000, decimal_places=1, required=False
+    )
+    overtime_restday_hours = forms.DecimalField(
+        label=_("Overtime hours on rest days"), min_value=0, max_value=5000, decimal_places=1, required=False
+    )
+    overtime_holiday_hours = forms.DecimalField(
+        label=_("Overtime hours on public holidays"), min_value=0, max_value=5000, decimal_places=1, required=False
+    )
+    dismissal_unlawful = forms.BooleanField(label=_("I was dismissed without a lawful reason"), required=False)
+    desired_outcome = forms.CharField(
+        label=_("What would you like to happen?"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    materials_later = forms.BooleanField(
+        label=_("I do not have all the documents yet: send without them"), required=False
+    )
+    share_consent = forms.BooleanField(
+        label=_("I agree that the union lawyer shares these details with my employer to mediate."),
+        error_messages={"required": _("Mediation is not possible without sharing the details with the employer.")},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("employment_start"), data.get("employment_end")
+        today = timezone.localdate()
+        if start and start > today:
+            self.add_error("employment_start", _("This date is in the future."))
+        if start and end and end < start:
+            self.add_error("employment_end", _("The end cannot be before the start."))
+        return data
+
+
+class ContactForm(forms.Form):
+    day = forms.DateField(label=_("Date"), widget=DateInput, initial=timezone.localdate)
+    channel = forms.ChoiceField(label=_("How"), choices=Channel.choices)
+    result = forms.CharField(label=_("Result"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SessionForm(forms.Form):
+    day = forms.DateField(label=_("Date"), widget=DateInput, initial=timezone.localdate)
+    mode = forms.ChoiceField(label=_("How"), choices=SessionMode.choices)
+    attendees = forms.CharField(label=_("Who attended"), max_length=300)
+    notes = forms.CharField(label=_("Notes"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class OutcomeForm(forms.Form):
+    result = forms.ChoiceField(label=_("Result"), choices=Result.choices)
+    amount_agreed = YuanField(label=_("Amount agreed (yuan)"), required=False)
+    payment_due = forms.DateField(label=_("Payment due by"), widget=DateInput, required=False)
+    terms = forms.CharField(
+        label=_("Terms of the agreement"), max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    arbitration_deadline = forms.DateField(
+        label=_("Deadline to file for arbitration"), widget=DateInput, required=False
+    )
+
+
+class PaymentForm(forms.Form):
+    amount = YuanField(label=_("Amount received (yuan)"), min_value=Decimal("0.01"))
+    day = forms.DateField(label=_("Received on"), widget=DateInput, initial=timezone.localdate)
+
+    def clean_day(self) -> date:
+        day: date = self.cleaned_data["day"]
+        if day > timezone.localdate():
+            raise forms.ValidationError(_("This date is in the future."))
+        return day
+
+
+class WorkLogForm(forms.Form):
+    day = forms.DateField(label=_("Date"), widget=DateInput, initial=timezone.localdate)
+    hours = forms.DecimalField(label=_("Hours"), min_value=Decimal("0.25"), max_value=24, decimal_places=2)
+    note = forms.CharField(label=_("What was done"), max_length=300, required=False)

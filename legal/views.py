@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import cn2an
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
+from django.views.decorators.http import require_POST
+
+from consult import intake, selectors
+from consult.errors import CaseError
+from consult.models import Case, DocumentKind, Professional, Skill, Status, User
+from consult.views import refused
+from legal import services
+from legal.estimate import step_text
+from legal.forms import ContactForm, LegalIntakeForm, OutcomeForm, PaymentForm, SessionForm, WorkLogForm
+from legal.models import ClaimEstimate, EmployerContact, LegalIntake, MediationOutcome, MediationSession, WorkLog
+
+INTAKE_KINDS: list[str] = [
+    DocumentKind.LABOUR_CONTRACT,
+    DocumentKind.PAYSLIP,
+    DocumentKind.SICK_LEAVE,
+    DocumentKind.OTHER,
+]
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
+    """The labour-dispute intake: facts, amounts, evidence by kind, consent to share with the employer."""
+    user = _user(request)
+    form = LegalIntakeForm(request.POST or None, initial={"skill": skill})
+
+    def submit(data: dict[str, Any], staged: list[intake.Staged]) -> tuple[Case, list[str]]:
+        fields = {k: v for k, v in data.items() if k in services.INTAKE_FIELDS}
+        return services.legal_case_submit(
+            resident=user, skill=data["skill"], share_consent=data["share_consent"], staged=staged, **fields
+        )
+
+    response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
+    if response is not None:
+        return response
+    return render(
+        request,
+        "legal/intake.html",
+        {
+            "form": form,
+            "skill": skill,
+            "skills": Skill.objects.filter(kind=skill.kind, is_active=True),
+            "kinds": [(k, DocumentKind(k).label) for k in INTAKE_KINDS],
+            "parked": parked,
+        },
+    )
+
+
+def capitals(amount: Any) -> str:
+    """An amount in Chinese capital numerals, as contracts and receipts write it (大写)."""
+    return str(cn2an.an2cn(f"{amount:.2f}", "rmb"))
+
+
+def resolve_blocker(case: Case) -> str | None:
+    if not MediationOutcome.objects.filter(case=case).exists():
+        return _("Record the outcome of the mediation before marking the case resolved.")
+    return None
+
+
+def _estimate_context(case: Case) -> dict[str, Any]:
+    claim = ClaimEstimate.objects.filter(case=case).select_related("rates").first()
+    return {"estimate": claim, "estimate_steps": [step_text(s) for s in claim.steps] if claim else []}
+
+
+def summary(case: Case) -> tuple[str, dict[str, Any]]:
+    outcome = MediationOutcome.objects.filter(case=case).first()
+    return (
+        "pdf/legal_settlement.html",
+        {
+            "intake": LegalIntake.objects.filter(case=case).first(),
+            "outcome": outcome,
+            "agreed_capitals": capitals(outcome.amount_agreed) if outcome and outcome.amount_agreed is not None else "",
+            "received_capitals": capitals(outcome.amount_received) if outcome else "",
+            "lawyer": case.assignee,
+            "lawyer_profile": getattr(case.assignee, "lawyer", None) if case.assignee else None,
+            "sessions": MediationSession.objects.filter(case=case),
+            **_estimate_context(case),
+        },
+    )
+
+
+def case_context(case: Case, user: User) -> dict[str, Any]:
+    is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
+    recording = is_assignee and case.status in (Status.ACTIVE, Status.RESOLVED)
+    outcome = MediationOutcome.objects.filter(case=case).first()
+    return {
+        "intake": LegalIntake.objects.filter(case=case).first(),
+        "contacts": EmployerContact.objects.filter(case=case),
+        "sessions": MediationSession.objects.filter(case=case),
+        "outcome": outcome,
+        "work_logs": WorkLog.objects.filter(case=case) if (is_assignee or user.is_coordinator) else None,
+        "contact_form": ContactForm() if recording else None,
+        "session_form": SessionForm() if recording else None,
+        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome)) if recording else None,
+        "payment_form": PaymentForm() if (is_assignee or user.is_coordinator) and outcome is not None else None,
+        "work_log_form": WorkLogForm() if recording else None,
+        **_estimate_context(case),
+    }
+
+
+def _outcome_initial(outcome: MediationOutcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {}
+    return {name: getattr(outcome, name) for name in services.OUTCOME_FIELDS}
+
+
+def _assignee(request: HttpRequest, case: Case) -> Professional:
+    if case.assignee is None or case.assignee.user_id != _user(request).pk:
+        raise Http404
+    return case.assignee
+
+
+Action = Callable[[HttpRequest, Case, dict[str, Any]], object]
+
+ACTIONS: dict[str, tuple[type[forms.Form], Action, str]] = {
+    "contact": (
+        ContactForm,
+        lambda r, c, d: services.contact_add(case=c, professional=_assignee(r, c), **d),
+        N_("The contact with the employer is recorded."),
+    ),
+    "session": (
+        SessionForm,
+        lambda r, c, d: services.session_add(case=c, professional=_assignee(r, c), **d),
+        N_("The mediation session is recorded."),
+    ),
+    "outcome": (
+        OutcomeForm,
+        lambda r, c, d: services.outcome_record(case=c, professional=_assignee(r, c), **d),
+        N_("The outcome is recorded."),
+    ),
+    "payment": (
+        PaymentForm,
+        lambda r, c, d: services.payment_record(case=c, user=_user(r), **d),
+        N_("The payment is recorded."),
+    ),
+    "hours": (
+        WorkLogForm,
+        lambda r, c, d: services.work_log_add(case=c, professional=_assignee(r, c), **d),
+        N_("The hours are recorded."),
+    ),
+}
+
+@require_POST
+@login_required
+def record(request: HttpRequest, reference: str, what: str) -> HttpResponse:
+    """One endpoint for the lawyer's records: parse the form, call its service, back to the case."""
+    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    if what not in ACTIONS:
+        raise Http404
+    form_class, action, done = ACTIONS[what]
+    form = form_class(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else str(error))
+        return redirect("case_detail", reference=case.reference)
+    try:
+        action(request, case, form.cleaned_data)
+    except CaseError as error:
+        refused(request, error)
+    else:
+        messages.success(request, _(done))
+    return redirect("case_detail", reference=case.reference)

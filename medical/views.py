@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from consult import intake, selectors
+from consult.errors import CaseError
+from consult.models import Case, DocumentKind, Skill, Status, User
+from consult.views import refused
+from medical import services
+from medical.forms import ConsultationNoteForm, HomeVisitRequestForm, HomeVisitScheduleForm, MedicalIntakeForm
+from medical.models import ConsultationNote, HomeVisit, MedicalIntake, VisitStatus
+
+INTAKE_KINDS: list[str] = [
+    DocumentKind.EXAM_REPORT, DocumentKind.IMAGING, DocumentKind.PRESCRIPTION, DocumentKind.OTHER,
+]
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
+    """The medical intake: one page, documents by kind, nothing lost when it comes back with errors."""
+    user = _user(request)
+    form = MedicalIntakeForm(request.POST or None, initial={"skill": skill})
+
+    def submit(data: dict[str, Any], staged: list[intake.Staged]) -> tuple[Case, list[str]]:
+        fields = {k: v for k, v in data.items() if k not in ("skill", "materials_later")}
+        return services.medical_case_submit(resident=user, skill=data["skill"], staged=staged, **fields)
+
+    response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
+    if response is not None:
+        return response
+    return render(
+        request,
+        "medical/intake.html",
+        {
+            "form": form,
+            "skill": skill,
+            "skills": Skill.objects.filter(kind=skill.kind, is_active=True),
+            "kinds": [(k, DocumentKind(k).label) for k in INTAKE_KINDS],
+            "parked": parked,
+        },
+    )
+
+
+def resolve_blocker(case: Case) -> str | None:
+    if not ConsultationNote.objects.filter(case=case).exists():
+        return _("Write the consultation note before marking the case resolved.")
+    return None
+
+
+def summary(case: Case) -> tuple[str, dict[str, Any]]:
+    doctor = case.assignee
+    return (
+        "pdf/medical_summary.html",
+        {
+            "intake": MedicalIntake.objects.filter(case=case).first(),
+            "note": ConsultationNote.objects.filter(case=case).first(),
+            "doctor": doctor,
+            "doctor_profile": getattr(doctor, "doctor", None) if doctor else None,
+        },
+    )
+
+
+def case_context(case: Case, user: User) -> dict[str, Any]:
+    note = ConsultationNote.objects.filter(case=case).first()
+    is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
+    can_arrange = is_assignee or user.is_coordinator
+    visits = list(HomeVisit.objects.filter(case=case))
+    return {
+        "intake": MedicalIntake.objects.filter(case=case).first(),
+        "note": note,
+        "note_form": ConsultationNoteForm(instance=note)
+        if is_assignee and case.status in (Status.ACTIVE, Status.RESOLVED)
+        else None,
+        "visits": visits,
+        "visit_request_form": HomeVisitRequestForm()
+        if case.resident_id == user.pk and case.is_open and not any(v.is_open for v in visits)
+        else None,
+        "visit_schedule_form": HomeVisitScheduleForm() if can_arrange else None,
+        "can_arrange_visit": can_arrange,
+    }
+
+
+@login_required
+def note_edit(request: HttpRequest, reference: str) -> HttpResponse:
+    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    if case.assignee is None or case.assignee.user_id != _user(request).pk:
+        raise Http404
+    note = ConsultationNote.objects.filter(case=case).first()
+    form = ConsultationNoteForm(request.POST or None, instance=note)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.note_save(
+                case=case, professional=case.assignee,
+                **{name: form.cleaned_data[name] for name in services.NOTE_FIELDS},
+            )
+        except CaseError as error:
+            refused(request, error)
+        else:
+            messages.success(request, _("The note is saved. The resident can read it now."))
+            return redirect("case_detail", reference=case.reference)
+    return render(request, "medical/note_form.html", {"case": case, "form": form})
+
+
+@require_POST
+@login_required
+def visit_request(request: HttpRequest, reference: str) -> HttpResponse:
+    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    form = HomeVisitRequestForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("case_detail", reference=case.reference)
+    try:
+        services.home_visit_request(case=case, resident=_user(request), **form.cleaned_data)
+    except CaseError as error:
+        refused(request, error)
+    else:
+        messages.success(request, _("Your request for a home visit has been sent."))
+    return redirect("case_detail", reference=case.reference)
+
+
+@require_POST
+@login_required
+def visit_update(request: HttpRequest, reference: str, visit_id: int, action: str) -> HttpResponse:
+    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    visit: HomeVisit = get_object_or_404(HomeVisit, case=case, pk=visit_id)
+    try:
+        if action == "schedule":
+            form = HomeVisitScheduleForm(request.POST)
+            if not form.is_valid():
+                raise CaseError(" ".join(str(e) for errors in form.errors.values() for e in errors))
+            when = form.cleaned_data["scheduled_for"]
+            services.home_visit_schedule(visit=visit, user=_user(request), scheduled_for=when)
+        elif action in (VisitStatus.DONE, VisitStatus.CANCELLED):
+            services.home_visit_finish(visit=visit, user=_user(request), status=action)
+        else:
+            raise Http404
+    except CaseError as error:
+        refused(request, error)
+    else:
+        messages.success(request, _("The home visit is updated."))
+    return redirect("case_detail", reference=case.reference)
