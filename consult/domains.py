@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django_stubs_ext import StrOrPromise
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
     from django.http import HttpRequest, HttpResponse
 
     from consult.models import Case, Skill
@@ -33,6 +34,8 @@ class Domain:
     case_template: str
     # What the summary is called, for its file name ("Consultation summary", "Mediation record").
     summary_title: StrOrPromise
+    # This domain's own figures over a set of cases (aggregate queries only).
+    figures: Callable[[QuerySet[Case]], dict[str, Any]]
 
 
 DOMAINS: dict[str, Domain] = {}

@@ -8,7 +8,17 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from consult.models import Case, DocumentKind, Kind, Priority, Professional, User, normalize_phone, phone_validator
+from consult.models import (
+    Case,
+    DocumentKind,
+    Kind,
+    Priority,
+    Professional,
+    Skill,
+    User,
+    normalize_phone,
+    phone_validator,
+)
 
 
 class PhoneField(forms.CharField):
@@ -131,3 +141,59 @@ class DocumentKindForm(forms.Form):
         field = self.fields["kind"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [(k.value, k.label) for k in KIND_DOCUMENTS[Kind(kind)]]
+
+
+class TrackForm(forms.Form):
+    reference = forms.CharField(label=_("Case reference"), max_length=20)
+    phone_last4 = forms.RegexField(
+        label=_("Last 4 digits of your phone number"),
+        regex=r"^\d{4}$",
+        error_messages={"invalid": _("Write the last 4 digits of the phone number, for example 8000.")},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["phone_last4"].widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
+        self.fields["reference"].widget.attrs.update({"autocapitalize": "characters", "autocomplete": "off"})
+
+    def clean_reference(self) -> str:
+        return "".join(str(self.cleaned_data["reference"]).split()).upper()
+
+
+class RatingForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=_("How satisfied are you?"), choices=[(i, str(i)) for i in range(5, 0, -1)], coerce=int,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(label=_("Anything to tell us? (optional)"), max_length=1000, required=False)
+
+
+class PosterForm(forms.Form):
+    skill = forms.ModelChoiceField(label=_("Service"), queryset=Skill.objects.filter(is_active=True))
+    place = forms.CharField(
+        label=_("Where the poster goes"), max_length=100,
+        help_text=_("For example: 青山村村委会, hospital hall, union office."),
+    )
+
+
+class ReportFilterForm(forms.Form):
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    skill = forms.ModelChoiceField(label=_("Service"), queryset=Skill.objects.all(), required=False)
+    organisation = forms.ChoiceField(label=_("Organisation"), required=False)
+    professional = forms.ModelChoiceField(
+        label=_("Professional"), queryset=Professional.objects.select_related("user"), required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        organisations = Professional.objects.order_by("organisation").values_list("organisation", flat=True).distinct()
+        field = self.fields["organisation"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "—"), *((o, o) for o in organisations)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return data

@@ -93,7 +93,13 @@ def read_staged(staged: Staged) -> io.BytesIO:
         return io.BytesIO(handle.read())
 
 
-Submit = Callable[[dict[str, Any], list[Staged]], tuple[Case, list[str]]]
+# submit(cleaned data, parked files, place of the poster the resident scanned)
+Submit = Callable[[dict[str, Any], list[Staged], str], tuple[Case, list[str]]]
+
+
+def poster_place(request: HttpRequest) -> str:
+    """The place named in the poster's QR link (?place=...), kept through login and the form."""
+    return " ".join(request.GET.get("place", "").split())[:100]
 
 
 def handle(
@@ -119,7 +125,7 @@ def handle(
     if not form.is_valid() or parked.errors:
         return None, parked
     try:
-        case, problems = submit(form.cleaned_data, parked.staged)
+        case, problems = submit(form.cleaned_data, parked.staged, poster_place(request))
     except CaseError as error:
         for message in error.messages:
             messages.error(request, message)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -281,6 +281,8 @@ class Case(models.Model):
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.SUBMITTED)
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
     description = models.TextField(_("short description"), max_length=2000)
+    # The notice whose QR code brought the resident here (village, hospital hall, union office).
+    source_place = models.CharField(_("opened from the notice at"), max_length=100, blank=True)
     declined_by = models.ManyToManyField(
         Professional, blank=True, related_name="declined_cases", verbose_name=_("declined by")
     )
@@ -293,6 +295,8 @@ class Case(models.Model):
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    # The last chat sequence number given out; the next message takes last_seq + 1.
+    last_seq = models.PositiveIntegerField(_("last message number"), default=0, editable=False)
     # The first time any professional accepted the case: the "first response" of the figures.
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
 
@@ -405,3 +409,83 @@ class Document(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+MESSAGE_MAX_LENGTH = 4000
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", _("Message")
+    SYSTEM = "system", _("Status change")
+
+
+class Message(models.Model):
+    """A chat line on a case, numbered per case so a client can resume from the last it saw."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(_("number"))
+    kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices, default=MessageKind.TEXT)
+    sender = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("sender")
+    )
+    body = models.TextField(_("text"), max_length=MESSAGE_MAX_LENGTH, blank=True)
+    document = models.ForeignKey(
+        Document, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("document")
+    )
+    # Chosen by the sending client; a retried send with the same id is stored once.
+    client_id = models.CharField(_("client id"), max_length=64, null=True, blank=True)
+    # For status changes: the timeline verb and its detail, shown in each reader's language.
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["case", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "seq"], name="message_seq_once_per_case"),
+            models.UniqueConstraint(
+                fields=["case", "sender", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="message_client_id_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}#{self.seq}"
+
+
+class Rating(models.Model):
+    """The resident's rating of a closed case: asked once, skippable (a skipped one has no score)."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="rating")
+    score = models.PositiveSmallIntegerField(
+        _("score"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    comment = models.TextField(_("comment"), max_length=1000, blank=True)
+    created_at = models.DateTimeField(_("rated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("rating")
+        verbose_name_plural = _("ratings")
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.score or '-'}"
+
+
+class Poster(models.Model):
+    """A printed notice: one service, one place. Its QR code opens the service's intake and
+    tells us where the resident saw it."""
+
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="posters", verbose_name=_("service"))
+    place = models.CharField(_("place"), max_length=100)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("made at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("poster")
+        verbose_name_plural = _("posters")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.skill.code} @ {self.place}"

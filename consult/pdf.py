@@ -17,8 +17,14 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
+from PIL import ImageFile
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+# Importing WeasyPrint turns on Pillow's lenient loading of truncated images for the whole
+# process; uploads must stay strict (a cut-off photo is refused, not padded with grey). Our PDFs
+# embed no raster image from a user, so WeasyPrint loses nothing here.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from consult.models import (
     LOAD_STATUSES,
@@ -19,6 +20,7 @@ from consult.models import (
     CaseEvent,
     Kind,
     Professional,
+    Rating,
     Skill,
     Status,
     User,
@@ -239,4 +241,70 @@ def open_cases_for_coordinator(limit: int = 200) -> QuerySet[Case]:
         Case.objects.filter(status__in=(Status.WAITING, Status.ASSIGNED, Status.ACTIVE))
         .select_related("skill", "assignee__user")
         .order_by("-priority", "submitted_at", "pk")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What tracking without an account shows: the state of the case, nothing about the person."""
+
+    reference: str
+    skill: Skill
+    status: str
+    status_label: str
+    place_in_line: int | None
+    estimated_wait: timedelta | None
+    next_step: str
+
+
+def _next_step(case: Case) -> str:
+    steps = {
+        Status.SUBMITTED: _("We are finding a professional for your case."),
+        Status.WAITING: _("Your case is in line. A professional will take it soon."),
+        Status.ASSIGNED: _("A professional has been given your case and will answer soon."),
+        Status.ACTIVE: _("A professional is working on your case. Log in to read and reply."),
+        Status.RESOLVED: _("The answer is ready. Log in to read it."),
+        Status.CLOSED: _("The case is closed. Log in to download the summary."),
+        Status.WITHDRAWN: _("The case was withdrawn."),
+    }
+    return str(steps[Status(case.status)])
+
+
+def case_track(*, reference: str, phone_last4: str) -> Tracked | None:
+    """The case whose reference and resident's phone end match, else None (the same None for a
+    wrong pair and a missing case)."""
+    case = (
+        Case.objects.select_related("skill")
+        .filter(reference=reference.upper(), resident__phone__endswith=phone_last4)
+        .first()
+    )
+    if case is None or len(phone_last4) != 4:
+        return None
+    place = queue_place(case)
+    return Tracked(
+        reference=case.reference,
+        skill=case.skill,
+        status=case.status,
+        status_label=str(case.get_status_display()),
+        place_in_line=place,
+        estimated_wait=estimated_wait(case) if place else None,
+        next_step=_next_step(case),
+    )
+
+
+def cases_by_place() -> list[dict[str, object]]:
+    """How many cases each notice brought in."""
+    return list(
+        Case.objects.exclude(source_place="")
+        .values("source_place", "skill__name_zh", "skill__name_en")
+        .annotate(n=Count("pk"))
+        .order_by("-n")[:100]
+    )
+
+
+def wants_rating(case: Case, user: User) -> bool:
+    return (
+        case.resident_id == user.pk
+        and case.status == Status.CLOSED
+        and not Rating.objects.filter(case=case).exists()
     )

@@ -130,6 +130,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so servers the tests start in subprocesses (daphne) see the same data
+    # (they are given its path); one per test process, so parallel runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "consult.User"
@@ -239,6 +242,9 @@ UPLOAD_MAX_BYTES_PER_CASE = env_int("UPLOAD_MAX_BYTES_PER_CASE", 200 * 1024 * 10
 UPLOAD_MAX_IMAGE_PIXELS = env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
 # Files are read whole in the upload view; Django's own limit must not cut them first.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
+
+# Chat: a participant away from the room gets one e-mail per quiet period, not one per message.
+OFFLINE_NOTICE_QUIET_MINUTES = env_int("OFFLINE_NOTICE_QUIET_MINUTES", 30)
 
 # Matching and queues.
 # An assigned case not accepted within this many minutes goes back to matching (sweep_queues).

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from consult import views
+from consult import public_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -40,6 +40,14 @@ urlpatterns = [
     path("work/take-next/", views.take_next, name="take_next"),
     path("work/on-duty/", views.set_on_duty, name="set_on_duty"),
     path("coordinator/", views.dashboard, name="dashboard"),
+    path("coordinator/report/", public_views.report, name="report"),
+    path("coordinator/report.csv", public_views.report_csv, name="report_csv"),
+    path("coordinator/posters/", public_views.posters, name="posters"),
+    path("coordinator/posters/<int:poster_id>.pdf", public_views.poster_pdf, name="poster_pdf"),
+    path("track/", public_views.track, name="track"),
+    path("figures/", public_views.public_figures, name="figures"),
+    path("cases/<str:reference>/receipt/", public_views.receipt, name="receipt"),
+    path("cases/<str:reference>/rating/", public_views.rate, name="rate"),
     path("verify/<str:code>/", views.verify_document, name="verify_document"),
     path("cases/<str:reference>/summary/", views.summary_request, name="summary_request"),
     path("medical/", include("medical.urls")),

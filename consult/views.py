@@ -29,11 +29,12 @@ from consult.forms import (
     DocumentKindForm,
     OnDutyForm,
     PhoneLoginForm,
+    RatingForm,
     ReasonForm,
     ReassignForm,
     SignupForm,
 )
-from consult.models import Case, Document, Professional, Skill, User
+from consult.models import Case, Document, Professional, Skill, Status, User
 
 View = Callable[..., HttpResponseBase]
 
@@ -164,6 +165,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "can_upload": services.can_upload(case, user),
             "kind_form": DocumentKindForm(kind=case.kind),
             "domain_template": domain.case_template if domain else None,
+            "chat_messages": case.messages.select_related("sender", "document").order_by("seq"),
+            "can_chat": case.status not in (Status.CLOSED, Status.WITHDRAWN),
+            "rating_form": RatingForm() if selectors.wants_rating(case, user) else None,
             "can_request_summary": domain is not None and "summary" in actions,
             **(domain.case_context(case, user) if domain else {}),
             "reassign_form": ReassignForm(case=case) if "reassign" in actions else None,

@@ -22,5 +22,6 @@ class LegalConfig(AppConfig):
                 case_context=views.case_context,
                 case_template="legal/_case.html",
                 summary_title=_("Mediation record"),
+                figures=views.figures,
             )
         )

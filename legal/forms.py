@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -15,14 +16,20 @@ from legal.models import MAX_YUAN, Channel, CityRates, Result, SessionMode
 class YuanField(forms.DecimalField):
     """An amount in yuan: not negative, at most 2 decimals, nothing absurd; errors in plain words."""
 
+    # Text, not type="number": a browser empties a number input that holds "1,650.50" or "802元".
+    widget = forms.TextInput
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", Decimal("0"))
         kwargs.setdefault("max_value", MAX_YUAN)
+        above_zero = (kwargs["min_value"] or 0) > 0
         super().__init__(max_digits=10, decimal_places=2, **kwargs)
         self.error_messages.update(
             {
                 "invalid": _("Write the amount in figures, for example 802 or 1650.50."),
-                "min_value": _("The amount cannot be negative."),
+                "min_value": _("The amount must be more than zero.")
+                if above_zero
+                else _("The amount cannot be negative."),
                 "max_value": _("This amount is too large. Please check it."),
                 "max_decimal_places": _("Use at most 2 digits after the decimal point (fen)."),
                 "max_digits": _("This amount is too large. Please check it."),
@@ -36,6 +43,13 @@ class YuanField(forms.DecimalField):
             value = value.strip().replace(",", "").replace("，", "").removesuffix("元").strip()
         result: Decimal | None = super().to_python(value)
         return result
+
+    def run_validators(self, value: Any) -> None:
+        # A huge amount fails both the digits and the maximum check, in the same words: say it once.
+        try:
+            super().run_validators(value)
+        except ValidationError as error:
+            raise ValidationError(list(dict.fromkeys(error.messages))) from None
 
 
 class DateInput(forms.DateInput):

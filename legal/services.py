@@ -93,7 +93,13 @@ def estimate_for(intake: LegalIntake, skill: Skill) -> estimate.Estimate | None:
 
 
 def legal_case_submit(
-    *, resident: User, skill: Skill, share_consent: bool, staged: list[Staged] | None = None, **fields: Any
+    *,
+    resident: User,
+    skill: Skill,
+    share_consent: bool,
+    staged: list[Staged] | None = None,
+    source_place: str = "",
+    **fields: Any,
 ) -> tuple[Case, list[str]]:
     """Open a labour dispute, estimate the claim where a rule applies, attach the evidence.
     Returns the case and a message for each document that could not be attached."""
@@ -105,7 +111,9 @@ def legal_case_submit(
     if unknown:
         raise TypeError(f"unknown intake fields: {sorted(unknown)}")
     with transaction.atomic():
-        case = core.case_submit(resident=resident, skill=skill, description=fields.get("what_happened", ""))
+        case = core.case_submit(
+            resident=resident, skill=skill, description=fields.get("what_happened", ""), source_place=source_place
+        )
         intake = LegalIntake(case=case, share_consent_at=timezone.now(), **fields)
         intake.full_clean(exclude=["case"])
         intake.save()

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import cn2an
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -20,7 +22,15 @@ from consult.views import refused
 from legal import services
 from legal.estimate import step_text
 from legal.forms import ContactForm, LegalIntakeForm, OutcomeForm, PaymentForm, SessionForm, WorkLogForm
-from legal.models import ClaimEstimate, EmployerContact, LegalIntake, MediationOutcome, MediationSession, WorkLog
+from legal.models import (
+    ClaimEstimate,
+    EmployerContact,
+    LegalIntake,
+    MediationOutcome,
+    MediationSession,
+    Result,
+    WorkLog,
+)
 
 INTAKE_KINDS: list[str] = [
     DocumentKind.LABOUR_CONTRACT,
@@ -40,10 +50,11 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     user = _user(request)
     form = LegalIntakeForm(request.POST or None, initial={"skill": skill})
 
-    def submit(data: dict[str, Any], staged: list[intake.Staged]) -> tuple[Case, list[str]]:
+    def submit(data: dict[str, Any], staged: list[intake.Staged], place: str) -> tuple[Case, list[str]]:
         fields = {k: v for k, v in data.items() if k in services.INTAKE_FIELDS}
         return services.legal_case_submit(
-            resident=user, skill=data["skill"], share_consent=data["share_consent"], staged=staged, **fields
+            resident=user, skill=data["skill"], share_consent=data["share_consent"], staged=staged,
+            source_place=place, **fields,
         )
 
     response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
@@ -93,6 +104,23 @@ def summary(case: Case) -> tuple[str, dict[str, Any]]:
             **_estimate_context(case),
         },
     )
+
+
+def figures(cases: QuerySet[Case]) -> dict[str, Any]:
+    """Disputes settled, money agreed and paid to workers, and what the fund paid for it."""
+    outcomes = MediationOutcome.objects.filter(case__in=cases).aggregate(
+        settled=Count("pk", filter=Q(result__in=(Result.SETTLED, Result.PARTLY))),
+        agreed=Sum("amount_agreed", filter=Q(result__in=(Result.SETTLED, Result.PARTLY))),
+        secured=Sum("amount_received"),
+    )
+    fund = WorkLog.objects.filter(case__in=cases).aggregate(hours=Sum("hours"), cost=Sum("cost"))
+    return {
+        "disputes_settled": outcomes["settled"],
+        "compensation_agreed": outcomes["agreed"] or Decimal(0),
+        "compensation_secured": outcomes["secured"] or Decimal(0),
+        "fund_hours": fund["hours"] or Decimal(0),
+        "fund_cost": fund["cost"] or Decimal(0),
+    }
 
 
 def case_context(case: Case, user: User) -> dict[str, Any]:

@@ -22,5 +22,6 @@ class MedicalConfig(AppConfig):
                 case_context=views.case_context,
                 case_template="medical/_case.html",
                 summary_title=_("Consultation summary"),
+                figures=views.figures,
             )
         )

@@ -39,6 +39,7 @@ def medical_case_submit(
     allergies: str = "",
     urgent_signs: list[str] | None = None,
     staged: list[Staged] | None = None,
+    source_place: str = "",
 ) -> tuple[Case, list[str]]:
     """Open a medical consultation and attach the intake's documents.
 
@@ -57,7 +58,9 @@ def medical_case_submit(
     else:
         priority = Priority.NORMAL
     with transaction.atomic():
-        case = core.case_submit(resident=resident, skill=skill, description=complaint, priority=priority)
+        case = core.case_submit(
+            resident=resident, skill=skill, description=complaint, priority=priority, source_place=source_place
+        )
         intake = MedicalIntake(
             case=case, on_behalf=on_behalf, relationship=relationship if on_behalf else "",
             patient_name=(patient_name if on_behalf else "") or resident.name, patient_age=patient_age,

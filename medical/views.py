@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -32,9 +33,11 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     user = _user(request)
     form = MedicalIntakeForm(request.POST or None, initial={"skill": skill})
 
-    def submit(data: dict[str, Any], staged: list[intake.Staged]) -> tuple[Case, list[str]]:
+    def submit(data: dict[str, Any], staged: list[intake.Staged], place: str) -> tuple[Case, list[str]]:
         fields = {k: v for k, v in data.items() if k not in ("skill", "materials_later")}
-        return services.medical_case_submit(resident=user, skill=data["skill"], staged=staged, **fields)
+        return services.medical_case_submit(
+            resident=user, skill=data["skill"], staged=staged, source_place=place, **fields
+        )
 
     response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
     if response is not None:
@@ -69,6 +72,10 @@ def summary(case: Case) -> tuple[str, dict[str, Any]]:
             "doctor_profile": getattr(doctor, "doctor", None) if doctor else None,
         },
     )
+
+
+def figures(cases: QuerySet[Case]) -> dict[str, Any]:
+    return {"home_visits_made": HomeVisit.objects.filter(case__in=cases, status=VisitStatus.DONE).count()}
 
 
 def case_context(case: Case, user: User) -> dict[str, Any]:

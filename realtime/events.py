@@ -7,7 +7,7 @@ change that was rolled back; a client that misses one catches up from the databa
 from __future__ import annotations
 
 import logging
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -27,6 +27,32 @@ class QueueChangedEvent(TypedDict):
     skill_id: int
 
 
+class CaseMessageEvent(TypedDict):
+    type: Literal["case.message"]
+    message: dict[str, Any]
+
+
+class CaseReadEvent(TypedDict):
+    type: Literal["case.read"]
+    user_id: int
+    seq: int
+
+
+class CasePresenceEvent(TypedDict):
+    type: Literal["case.presence"]
+    online: list[dict[str, Any]]
+
+
+class UserLogoutEvent(TypedDict):
+    type: Literal["user.logout"]
+
+
+Event = CaseStatusEvent | QueueChangedEvent | CaseMessageEvent | CaseReadEvent | CasePresenceEvent | UserLogoutEvent
+
+# Coordinators' dashboards listen here for every queue change.
+DASHBOARD_GROUP = "dashboard"
+
+
 def case_group(case_id: int) -> str:
     return f"case.{case_id}"
 
@@ -35,7 +61,11 @@ def queue_group(skill_id: int) -> str:
     return f"queue.{skill_id}"
 
 
-def send_event_on_commit(group: str, event: CaseStatusEvent | QueueChangedEvent) -> None:
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def send_event_on_commit(group: str, event: Event) -> None:
     payload = dict(event)
 
     def send() -> None:

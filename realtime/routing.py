@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from django.urls import path
 
-# Consumers (case room, queue feed) are routed here by the real-time work.
-websocket_urlpatterns: list[Any] = []
+from realtime.consumers import CaseRoomConsumer, QueueFeedConsumer
+
+websocket_urlpatterns = [
+    path("ws/cases/<str:reference>/", CaseRoomConsumer.as_asgi()),
+    path("ws/queue/", QueueFeedConsumer.as_asgi()),
+]

@@ -34,6 +34,7 @@ from consult.services.documents import (
     documents_sweep_orphans,
     summary_generate,
 )
+from consult.services.public import poster_create, poster_pdf, poster_url, rating_skip, rating_submit
 from consult.services.timeline import record_event
 
 __all__ = [
@@ -55,8 +56,13 @@ __all__ = [
     "documents_adopt_staged",
     "documents_sweep_orphans",
     "eligible_professionals",
+    "poster_create",
+    "poster_pdf",
+    "poster_url",
     "professional_create",
     "professional_set_on_duty",
+    "rating_skip",
+    "rating_submit",
     "record_event",
     "resident_signup",
     "summary_generate",

@@ -31,7 +31,7 @@ from consult.models import (
 )
 from consult.services.documents import summary_generate
 from consult.services.timeline import record_event
-from realtime.events import case_group, queue_group, send_event_on_commit
+from realtime.events import DASHBOARD_GROUP, QueueChangedEvent, case_group, queue_group, send_event_on_commit
 
 logger = logging.getLogger(__name__)
 _UNSET: Any = object()
@@ -69,7 +69,9 @@ def _transition(
         raise CaseConflict()
     record_event(case, verb, actor, **detail)
     send_event_on_commit(case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": to})
-    send_event_on_commit(queue_group(case.skill_id), {"type": "queue.changed", "skill_id": case.skill_id})
+    changed: QueueChangedEvent = {"type": "queue.changed", "skill_id": case.skill_id}
+    send_event_on_commit(queue_group(case.skill_id), changed)
+    send_event_on_commit(DASHBOARD_GROUP, changed)
 
 
 # --- matching ------------------------------------------------------------------------------
@@ -129,6 +131,7 @@ def case_submit(
     skill: Skill,
     description: str,
     priority: int = Priority.NORMAL,
+    source_place: str = "",
 ) -> Case:
     """Open a case for `resident` and match it at once: assigned, or waiting in line."""
     if resident.role != Role.RESIDENT:
@@ -146,6 +149,7 @@ def case_submit(
         resident=resident,
         description=description,
         priority=priority,
+        source_place=source_place[:100],
         created_at=now,
         submitted_at=now,
     )

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from consult.models import (
-    Case,
-    CaseEvent,
-    User,
+from consult.models import Case, CaseEvent, User, Verb
+from consult.services.messages import message_system
+
+# What also appears in the case room as a status line. Not "viewed a document": an audit entry,
+# not news for the other side.
+ROOM_VERBS = frozenset(
+    {
+        Verb.ASSIGNED,
+        Verb.CLAIMED,
+        Verb.ACCEPTED,
+        Verb.DECLINED,
+        Verb.TIMED_OUT,
+        Verb.REASSIGNED,
+        Verb.RESOLVED,
+        Verb.CLOSED,
+        Verb.WITHDRAWN,
+        Verb.DOCUMENT_ADDED,
+        Verb.SUMMARY_GENERATED,
+        Verb.NOTE_SAVED,
+        Verb.VISIT_REQUESTED,
+        Verb.VISIT_SCHEDULED,
+        Verb.VISIT_DONE,
+        Verb.VISIT_CANCELLED,
+        Verb.EMPLOYER_CONTACTED,
+        Verb.MEDIATION_HELD,
+        Verb.OUTCOME_RECORDED,
+        Verb.PAYMENT_RECEIVED,
+    }
 )
 
 
 def record_event(case: Case, verb: str, actor: User | None, **detail: Any) -> CaseEvent:
-    """Add a line to the case's timeline and audit trail."""
-    return CaseEvent.objects.create(case=case, verb=verb, actor=actor, detail=detail)
+    """Add a line to the case's timeline and audit trail (and to its room, for status changes)."""
+    event = CaseEvent.objects.create(case=case, verb=verb, actor=actor, detail=detail)
+    if verb in ROOM_VERBS:
+        message_system(case=case, verb=verb, actor=actor, detail=detail)
+    return event

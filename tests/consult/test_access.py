@@ -424,7 +424,7 @@ def test_it_renders_the_work_queue_in_a_bounded_number_of_queries(
 
 
 SAMPLE_ARGS = {"reference": "ABCDEFGH", "action": "accept", "document_id": 1, "skill_code": "respiratory",
-               "code": "ABCD2345"}
+               "code": "ABCD2345", "poster_id": 1}
 NAMED = [p for p in urls.urlpatterns if isinstance(p, URLPattern) and p.name]
 
 

@@ -157,7 +157,10 @@ def test_it_asks_for_consent_and_keeps_the_form_and_the_file(
     client = login(alice)
 
     failed = client.post(
-        intake_url(respiratory), answers(respiratory, health_consent=None, files_exam_report=report())
+        intake_url(respiratory),
+        answers(
+            respiratory, health_consent=None, urgent_signs=[UrgentSign.CHEST_PAIN], files_exam_report=report()
+        ),
     )
 
     assert failed.status_code == 200
@@ -165,15 +168,21 @@ def test_it_asks_for_consent_and_keeps_the_form_and_the_file(
     page = body(failed)
     assert t("zh-hans", NO_CONSENT) in page
     assert_text_kept(page)
+    # The ticked sign stays ticked, and the call-120 box stays open.
+    assert re.search(r'<input type="checkbox" name="urgent_signs" value="chest_pain"[^>]* checked', page)
+    assert re.search(r'id="emergency"\s+role="alert"', page)
     assert f"✓ {REPORT}" in page
     tokens = staged_tokens(page)
     assert len(tokens) == 1
 
     before = timezone.now()
-    sent = client.post(intake_url(respiratory), answers(respiratory, staged=tokens))
+    sent = client.post(
+        intake_url(respiratory), answers(respiratory, staged=tokens, urgent_signs=[UrgentSign.CHEST_PAIN])
+    )
 
     assert sent.status_code == 302
     case = Case.objects.get(resident=alice)
+    assert case.priority == Priority.URGENT
     assert list(case.documents.values_list("kind", "original_name")) == [(DocumentKind.EXAM_REPORT, REPORT)]
     intake = MedicalIntake.objects.get(case=case)
     assert before <= intake.health_consent_at <= timezone.now()

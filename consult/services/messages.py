@@ -1,0 +1,234 @@
+"""Chat on a case: messages numbered per case, stored once per client id, broadcast after commit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from consult.errors import CaseError
+from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Message, MessageKind, Status, User
+from realtime.events import case_group, send_event_on_commit
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID_MAX_LENGTH = 64
+
+
+def is_participant(case: Case, user: User) -> bool:
+    """Who may talk in a case's room: its resident, its assignee, coordinators."""
+    if not user.is_active:
+        return False
+    is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
+    return case.resident_id == user.pk or is_assignee or user.is_coordinator
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """What clients receive for a message (they render system lines in their own language)."""
+    document = message.document
+    return {
+        "seq": message.seq,
+        "kind": message.kind,
+        "sender_id": message.sender_id,
+        "sender": message.sender.name if message.sender else "",
+        "body": message.body,
+        "client_id": message.client_id or "",
+        "created_at": message.created_at.isoformat(),
+        "detail": message.detail,
+        "document": {
+            "id": document.pk,
+            "name": document.original_name,
+            "url": reverse("document_download", args=[message.case.reference, document.pk]),
+            "is_image": document.is_image,
+        }
+        if document
+        else None,
+    }
+
+
+def _next_seq(case_id: int) -> int:
+    """Take the case's next message number: one statement, atomic on every database."""
+    table = Case._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",  # noqa: S608
+            [case_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise CaseError(_("This case no longer exists."))
+    return int(row[0])
+
+
+def _broadcast(message: Message) -> None:
+    send_event_on_commit(case_group(message.case_id), {"type": "case.message", "message": message_payload(message)})
+
+
+def message_post(
+    *, case: Case, sender: User, body: str, client_id: str = "", document: Document | None = None
+) -> tuple[Message, bool]:
+    """Store a chat message and broadcast it after commit. Returns the message and whether it is
+    new: a retry with the same client id returns the stored one (acknowledge it again).
+
+    Three queries on the hot path: the client-id lookup, the sequence, the insert. The fields are
+    checked here rather than by `full_clean()`, whose relation checks would each cost a query.
+    """
+    if not is_participant(case, sender):
+        raise CaseError(_("Only the people on this case can write here."))
+    if case.status in (Status.CLOSED, Status.WITHDRAWN):
+        raise CaseError(_("This case is finished; the chat is closed."))
+    body = (body or "").strip()
+    if not body and document is None:
+        raise CaseError(_("The message is empty."), code="empty")
+    if len(body) > MESSAGE_MAX_LENGTH:
+        raise CaseError(
+            _("The message is too long: at most %(n)d characters.") % {"n": MESSAGE_MAX_LENGTH}, code="too_long"
+        )
+    if len(client_id) > CLIENT_ID_MAX_LENGTH:
+        raise CaseError(_("The message id is not valid."), code="client_id")
+    if document is not None and document.case_id != case.pk:
+        raise CaseError(_("That document is not on this case."), code="document")
+    if client_id:
+        existing = Message.objects.filter(case=case, sender=sender, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            message = Message(
+                case=case,
+                seq=_next_seq(case.pk),
+                sender=sender,
+                body=body,
+                document=document,
+                client_id=client_id or None,
+            )
+            message.save(force_insert=True)
+            _broadcast(message)
+    except IntegrityError:
+        # The same retry arrived twice at once and the other copy was stored first.
+        existing = Message.objects.filter(case=case, sender=sender, client_id=client_id).first()
+        if not client_id or existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def message_system(*, case: Case, verb: str, actor: User | None, detail: dict[str, Any]) -> Message:
+    """A status line in the room ("王芳 accepted the case"); numbered like any message, so a client
+    that was away gets it on resync."""
+    message = Message(
+        case=case,
+        seq=_next_seq(case.pk),
+        kind=MessageKind.SYSTEM,
+        sender=actor,
+        detail={"verb": verb, **{k: v for k, v in detail.items() if isinstance(v, (str, int))}},
+    )
+    message.save(force_insert=True)
+    _broadcast(message)
+    return message
+
+
+def messages_after(*, case: Case, seq: int, limit: int = 500) -> list[Message]:
+    return list(
+        Message.objects.filter(case=case, seq__gt=seq)
+        .select_related("sender", "document", "case")
+        .order_by("seq")[:limit]
+    )
+
+
+def read_mark(*, case: Case, user: User, seq: int) -> int:
+    """Record that `user` has read up to `seq` (never backwards). Returns the mark."""
+    from realtime.models import ReadMark
+
+    seq = max(0, seq)
+    mark, created = ReadMark.objects.get_or_create(case=case, user=user, defaults={"seq": seq})
+    if not created and seq > mark.seq:
+        ReadMark.objects.filter(pk=mark.pk, seq__lt=seq).update(seq=seq)
+        mark.seq = seq
+    send_event_on_commit(case_group(case.pk), {"type": "case.read", "user_id": user.pk, "seq": mark.seq})
+    return mark.seq
+
+
+# --- presence and offline notices -----------------------------------------------------------
+
+ONLINE_WINDOW = timedelta(seconds=90)
+
+
+def online_users(case: Case) -> list[dict[str, Any]]:
+    from realtime.models import Connection
+
+    since = timezone.now() - ONLINE_WINDOW
+    rows = (
+        Connection.objects.filter(case=case, seen_at__gte=since)
+        .values_list("user_id", "user__name")
+        .distinct()
+        .order_by("user__name")
+    )
+    return [{"id": user_id, "name": name} for user_id, name in rows]
+
+
+def _announce_presence(case: Case) -> None:
+    send_event_on_commit(case_group(case.pk), {"type": "case.presence", "online": online_users(case)})
+
+
+def connection_open(*, case: Case, user: User, channel_name: str) -> None:
+    from realtime.models import Connection
+
+    Connection.objects.update_or_create(
+        channel_name=channel_name, defaults={"case": case, "user": user, "seen_at": timezone.now()}
+    )
+    _announce_presence(case)
+
+
+def connection_touch(*, channel_name: str) -> None:
+    from realtime.models import Connection
+
+    Connection.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+def connection_close(*, case: Case, channel_name: str) -> None:
+    from realtime.models import Connection
+
+    Connection.objects.filter(channel_name=channel_name).delete()
+    _announce_presence(case)
+
+
+def notify_offline(*, message: Message) -> int:
+    """E-mail the participants who are not in the room that a message arrived: one e-mail per
+    quiet period, not one per message. Returns how many were sent."""
+    from realtime.models import OfflineNotice
+
+    case = message.case
+    people = [case.resident]
+    if case.assignee is not None:
+        people.append(case.assignee.user)
+    online = {row["id"] for row in online_users(case)}
+    now = timezone.now()
+    quiet = timedelta(minutes=settings.OFFLINE_NOTICE_QUIET_MINUTES)
+    sent = 0
+    for person in people:
+        if person.pk == message.sender_id or person.pk in online or not person.email or not person.is_active:
+            continue
+        notice = OfflineNotice.objects.filter(case=case, user=person).first()
+        if notice is not None and notice.sent_at > now - quiet:
+            continue
+        with translation.override(person.language):
+            url = settings.SITE_URL + reverse("case_detail", args=[case.reference])
+            subject = str(_("New message on your case %(reference)s") % {"reference": case.reference})
+            text = render_to_string("emails/new_message.txt", {"case": case, "person": person, "url": url})
+        try:
+            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, [person.email])
+        except Exception:
+            logger.exception("offline notice to user %s failed", person.pk)
+            continue
+        OfflineNotice.objects.update_or_create(case=case, user=person, defaults={"sent_at": now})
+        sent += 1
+    return sent

@@ -1,0 +1,301 @@
+"""Websocket consumers: the case room (chat, typing, receipts, presence, live status and place in
+line) and the queue feed (professionals' queues and coordinators' dashboards).
+
+A consumer is a thin edge: it checks access with `case_get_for_user`, parses a frame, calls one
+service through `database_sync_to_async`, and relays group events. A bad frame gets an error
+event on that socket only; nothing a client sends can crash the consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from consult import selectors
+from consult.errors import CaseError
+from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Professional, Status, User
+from consult.services import messages as chat
+from consult.templatetags.consult_tags import duration_text, system_text
+from realtime.events import DASHBOARD_GROUP, case_group, queue_group, user_group
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_MESSAGES = 20
+RATE_LIMIT_SECONDS = 10.0
+TYPING_EVERY_SECONDS = 2.0
+# A body at the limit must fit however a client encodes it: JSON encoders that escape non-ASCII
+# write a Chinese character as \uXXXX (6 characters) and an emoji as a surrogate pair (12).
+MAX_FRAME_CHARS = 12 * MESSAGE_MAX_LENGTH + 1_000
+# Close codes (4000-4999 are the application's own).
+CLOSE_ACCESS_LOST = 4403
+CLOSE_LOGGED_OUT = 4401
+
+
+class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
+    case: Case
+    user: User
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        reference = self.scope["url_route"]["kwargs"]["reference"]
+        try:
+            self.case = await database_sync_to_async(selectors.case_get_for_user)(user=user, reference=reference)
+        except Http404:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.user = user
+        self.language = user.language
+        self.sent_at: deque[float] = deque()
+        self.last_typing = 0.0
+        self.groups_joined = [case_group(self.case.pk), queue_group(self.case.skill_id), user_group(user.pk)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await database_sync_to_async(chat.connection_open)(case=self.case, user=user, channel_name=self.channel_name)
+        await self.send_place()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "groups_joined"):
+            return
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        try:
+            await database_sync_to_async(chat.connection_close)(case=self.case, channel_name=self.channel_name)
+        except Exception:
+            logger.exception("could not record the end of a connection")
+
+    # --- frames from the client -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error("bad_frame", _("Send text frames with JSON."))
+            return
+        if len(text_data) > MAX_FRAME_CHARS:
+            too_long = _("The message is too long: at most %(n)d characters.") % {"n": MESSAGE_MAX_LENGTH}
+            await self.send_error("too_long", too_long)
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_json", _("The frame is not valid JSON."))
+            return
+        if not isinstance(content, dict):
+            await self.send_error("bad_frame", _("The frame must be a JSON object."))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        handler = {
+            "hello": self.on_hello,
+            "message": self.on_message,
+            "typing": self.on_typing,
+            "read": self.on_read,
+            "ping": self.on_ping,
+        }.get(str(content.get("type")))
+        if handler is None:
+            await self.send_error("unknown_type", _("Unknown frame type."))
+            return
+        with translation.override(self.language):
+            try:
+                await handler(content)
+            except CaseError as error:
+                await self.send_error(
+                    error.code or "refused", " ".join(error.messages), client_id=content.get("client_id")
+                )
+            except Exception:
+                logger.exception("case room frame failed")
+                await self.send_error("server_error", _("Something went wrong. Please try again."))
+
+    async def on_hello(self, content: dict[str, Any]) -> None:
+        """(Re)connect: replay everything after the last sequence number the client holds."""
+        last_seq = content.get("last_seq", 0)
+        if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
+            await self.send_error("bad_field", _("last_seq must be a whole number."))
+            return
+        while True:
+            batch = await database_sync_to_async(chat.messages_after)(case=self.case, seq=last_seq)
+            for message in batch:
+                await self.send_json({"type": "message", "message": self.render(chat.message_payload(message))})
+            if len(batch) < 500:
+                break
+            last_seq = batch[-1].seq
+        online = await database_sync_to_async(chat.online_users)(self.case)
+        await self.send_json({"type": "synced", "last_seq": batch[-1].seq if batch else last_seq, "online": online})
+
+    async def on_message(self, content: dict[str, Any]) -> None:
+        client_id, body, document_id = content.get("client_id"), content.get("body", ""), content.get("document_id")
+        if not isinstance(client_id, str) or not client_id:
+            await self.send_error("missing_field", _("A message needs a client_id."))
+            return
+        if not isinstance(body, str) or (document_id is not None and not isinstance(document_id, int)):
+            await self.send_error("bad_field", _("The message fields have the wrong type."), client_id=client_id)
+            return
+        now = time.monotonic()
+        while self.sent_at and now - self.sent_at[0] > RATE_LIMIT_SECONDS:
+            self.sent_at.popleft()
+        if len(self.sent_at) >= RATE_LIMIT_MESSAGES:
+            await self.send_error(
+                "rate_limited", _("You are sending messages too fast. Please wait a moment."), client_id=client_id
+            )
+            return
+        self.sent_at.append(now)
+        message, _created = await database_sync_to_async(self.post)(client_id, body, document_id)
+        await self.send_json({"type": "ack", "client_id": client_id, "seq": message.seq})
+
+    def post(self, client_id: str, body: str, document_id: int | None) -> tuple[Message, bool]:
+        document = None
+        if document_id is not None:
+            document = Document.objects.filter(case=self.case, pk=document_id).first()
+            if document is None:
+                raise CaseError(_("That document is not on this case."), code="document")
+        message, created = chat.message_post(
+            case=self.case, sender=self.user, body=body, client_id=client_id, document=document
+        )
+        if created:
+            chat.notify_offline(message=message)
+        return message, created
+
+    async def on_typing(self, content: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_EVERY_SECONDS:
+            return
+        self.last_typing = now
+        await self.channel_layer.group_send(
+            case_group(self.case.pk),
+            {"type": "case.typing", "user_id": self.user.pk, "name": self.user.name, "from": self.channel_name},
+        )
+
+    async def on_read(self, content: dict[str, Any]) -> None:
+        seq = content.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            await self.send_error("bad_field", _("seq must be a whole number."))
+            return
+        await database_sync_to_async(chat.read_mark)(case=self.case, user=self.user, seq=seq)
+
+    async def on_ping(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(chat.connection_touch)(channel_name=self.channel_name)
+        await self.send_json({"type": "pong"})
+
+    async def send_error(self, code: str, message: str, client_id: Any = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": str(message)}
+        if isinstance(client_id, str):
+            frame["client_id"] = client_id
+        await self.send_json(frame)
+
+    def render(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["kind"] == "system":
+            with translation.override(self.language):
+                return {**payload, "text": system_text(payload)}
+        return payload
+
+    # --- events from the groups -----------------------------------------------------------
+
+    async def case_message(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "message", "message": self.render(event["message"])})
+
+    async def case_read(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "read", "user_id": event["user_id"], "seq": event["seq"]})
+
+    async def case_presence(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "presence", "online": event["online"]})
+
+    async def case_typing(self, event: dict[str, Any]) -> None:
+        if event["from"] != self.channel_name and event["user_id"] != self.user.pk:
+            await self.send_json({"type": "typing", "user_id": event["user_id"], "name": event["name"]})
+
+    async def case_status(self, event: dict[str, Any]) -> None:
+        """A status change: the assignee may have changed, so the access is checked again."""
+        try:
+            self.case = await database_sync_to_async(selectors.case_get_for_user)(
+                user=self.user, reference=self.case.reference
+            )
+        except Http404:
+            await self.send_json({"type": "closed", "reason": "access"})
+            await self.close(code=CLOSE_ACCESS_LOST)
+            return
+        with translation.override(self.language):
+            await self.send_json(
+                {"type": "status", "status": event["status"], "label": str(Status(event["status"]).label)}
+            )
+        await self.send_place()
+
+    async def queue_changed(self, event: dict[str, Any]) -> None:
+        await self.send_place()
+
+    async def user_logout(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "closed", "reason": "logout"})
+        await self.close(code=CLOSE_LOGGED_OUT)
+
+    async def send_place(self) -> None:
+        """The resident's live place in line and estimated wait, while the case waits."""
+        if self.case.status != Status.WAITING:
+            return
+        place, wait = await database_sync_to_async(self.place)()
+        if place is None:
+            return
+        with translation.override(self.language):
+            await self.send_json(
+                {
+                    "type": "place",
+                    "place": place,
+                    "wait": duration_text(wait),
+                    "wait_seconds": int(wait.total_seconds()) if wait else None,
+                }
+            )
+
+    def place(self) -> tuple[int | None, timedelta | None]:
+        case = Case.objects.select_related("skill").get(pk=self.case.pk)
+        return selectors.queue_place(case), selectors.estimated_wait(case)
+
+
+class QueueFeedConsumer(AsyncJsonWebsocketConsumer):
+    """Tells a professional's queue page, or a coordinator's dashboard, to refresh when it changes."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        groups = await database_sync_to_async(self.groups_for)(user)
+        if groups is None:
+            await self.close()
+            return
+        self.groups_joined = [*groups, user_group(user.pk)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    def groups_for(self, user: Any) -> list[str] | None:
+        if user is None or not user.is_authenticated or not user.is_active:
+            return None
+        if user.is_coordinator:
+            return [DASHBOARD_GROUP]
+        professional = Professional.objects.filter(user=user).first()
+        if professional is None:
+            return None
+        skills = professional.skills.filter(kind=Kind(professional.kind)).values_list("pk", flat=True)
+        return [queue_group(pk) for pk in skills]
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Nothing to say here but "ping"; anything else gets a polite error.
+        if text_data and text_data.strip() == '{"type":"ping"}':
+            await self.send_json({"type": "pong"})
+            return
+        await self.send_json({"type": "error", "code": "unknown_type", "message": _("Unknown frame type.")})
+
+    async def queue_changed(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "refresh", "skill_id": event["skill_id"]})
+
+    async def user_logout(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_LOGGED_OUT)

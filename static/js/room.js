@@ -1,0 +1,186 @@
+// The case room: chat that never loses a message, typing, read receipts, presence, live status.
+// Messages are numbered by the server; the client keeps the last number it holds and asks for
+// everything after it on every (re)connect. Unsent messages wait in localStorage with their
+// client id and are sent again until acknowledged, so a retry is stored once.
+(function () {
+  "use strict";
+  var room = document.getElementById("chat");
+  if (!room || !window.WebSocket) return;
+  var reference = room.dataset.reference;
+  var me = parseInt(room.dataset.userId, 10);
+  var log = document.getElementById("chat-log");
+  var form = document.getElementById("chat-form");
+  var input = form ? form.querySelector("textarea") : null;
+  var typing = document.getElementById("typing");
+  var presence = document.getElementById("presence");
+  var errorBox = document.getElementById("chat-error");
+  var texts = room.dataset;
+  var lastSeq = parseInt(room.dataset.lastSeq || "0", 10);
+  var readBy = {};
+  var outboxKey = "outbox:" + reference;
+  var typingTimer = null;
+  var lastTypingSent = 0;
+  var readSent = 0;
+
+  function outbox() {
+    try { return JSON.parse(localStorage.getItem(outboxKey) || "[]"); } catch (e) { return []; }
+  }
+  function saveOutbox(items) {
+    try { localStorage.setItem(outboxKey, JSON.stringify(items)); } catch (e) { /* private mode */ }
+  }
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function bubble(message) {
+    var li = document.createElement("li");
+    li.dataset.seq = message.seq || "";
+    if (message.client_id) li.dataset.clientId = message.client_id;
+    if (message.kind === "system") {
+      li.className = "system";
+      li.textContent = message.text || "";
+      return li;
+    }
+    li.className = message.sender_id === me ? "mine" : "theirs";
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = message.sender;
+    li.appendChild(who);
+    if (message.body) {
+      var body = document.createElement("p");
+      body.textContent = message.body;
+      li.appendChild(body);
+    }
+    if (message.document) {
+      var link = document.createElement("a");
+      link.href = message.document.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = message.document.name;
+      li.appendChild(link);
+    }
+    var meta = document.createElement("span");
+    meta.className = "meta";
+    li.appendChild(meta);
+    return li;
+  }
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function addMessage(message) {
+    if (message.seq && log.querySelector("li[data-seq='" + message.seq + "']")) return;
+    var pending = message.client_id && message.sender_id === me
+      ? log.querySelector("li.pending[data-client-id='" + CSS.escape(message.client_id) + "']") : null;
+    var li = bubble(message);
+    if (pending) pending.replaceWith(li); else log.appendChild(li);
+    if (message.seq > lastSeq) lastSeq = message.seq;
+    markRead();
+    scrollDown();
+  }
+
+  function showPending(item) {
+    if (log.querySelector("li[data-client-id='" + CSS.escape(item.client_id) + "']")) return;
+    var li = bubble({ sender_id: me, sender: texts.me, body: item.body, client_id: item.client_id });
+    li.classList.add("pending");
+    li.querySelector(".meta").textContent = texts.sending;
+    log.appendChild(li);
+    scrollDown();
+  }
+
+  function flushOutbox() {
+    outbox().forEach(function (item) {
+      socket.send({ type: "message", client_id: item.client_id, body: item.body });
+    });
+  }
+
+  function markRead() {
+    if (document.hidden || lastSeq <= readSent) return;
+    if (socket && socket.send({ type: "read", seq: lastSeq })) readSent = lastSeq;
+  }
+
+  function showReceipts() {
+    var seen = 0;
+    Object.keys(readBy).forEach(function (id) { if (parseInt(id, 10) !== me) seen = Math.max(seen, readBy[id]); });
+    log.querySelectorAll("li.mine").forEach(function (li) {
+      var seq = parseInt(li.dataset.seq || "0", 10);
+      var meta = li.querySelector(".meta");
+      if (meta && seq) meta.textContent = seq <= seen ? texts.read : texts.sent;
+    });
+  }
+
+  function showPresence(online) {
+    if (!presence) return;
+    var names = online.filter(function (p) { return p.id !== me; }).map(function (p) { return p.name; });
+    presence.textContent = names.length ? texts.online + " " + names.join("、") : "";
+  }
+
+  function showError(text) {
+    if (!errorBox) return;
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  var socket = new window.ReconnectingSocket("/ws/cases/" + encodeURIComponent(reference) + "/", {
+    onstate: window.ReconnectingSocket.showState(document.getElementById("conn-state")),
+    onopen: function () { readSent = 0; socket.send({ type: "hello", last_seq: lastSeq }); },
+    onmessage: function (data) {
+      switch (data.type) {
+        case "message": addMessage(data.message); showReceipts(); break;
+        case "synced": flushOutbox(); showPresence(data.online || []); markRead(); break;
+        case "ack":
+          saveOutbox(outbox().filter(function (i) { return i.client_id !== data.client_id; }));
+          var li = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
+          if (li) { li.classList.remove("pending"); li.dataset.seq = data.seq; }
+          showReceipts();
+          break;
+        case "read": readBy[data.user_id] = data.seq; showReceipts(); break;
+        case "presence": showPresence(data.online); break;
+        case "typing":
+          if (!typing) break;
+          typing.textContent = data.name + " " + texts.typing;
+          clearTimeout(typingTimer);
+          typingTimer = setTimeout(function () { typing.textContent = ""; }, 4000);
+          break;
+        case "status": case "place": window.ReconnectingSocket.refreshLive(); break;
+        case "error":
+          showError(data.message);
+          if (data.client_id) {
+            // Refused for good (too long, case finished...): it would be refused again.
+            if (data.code !== "rate_limited" && data.code !== "server_error") {
+              saveOutbox(outbox().filter(function (i) { return i.client_id !== data.client_id; }));
+              var failed = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
+              if (failed) { failed.classList.add("failed"); failed.querySelector(".meta").textContent = texts.failed; }
+            }
+          }
+          break;
+        case "closed": showError(texts.closed); if (form) form.hidden = true; break;
+      }
+    }
+  });
+  setInterval(function () { socket.send({ type: "ping" }); }, 25000);
+  document.addEventListener("visibilitychange", markRead);
+
+  if (form && input) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var body = input.value.trim();
+      if (!body) return;
+      showError("");
+      var item = { client_id: newId(), body: body };
+      saveOutbox(outbox().concat([item]));
+      showPending(item);
+      input.value = "";
+      socket.send({ type: "message", client_id: item.client_id, body: item.body });
+    });
+    input.addEventListener("input", function () {
+      var now = Date.now();
+      if (now - lastTypingSent > 2000) { lastTypingSent = now; socket.send({ type: "typing" }); }
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
+    });
+  }
+  outbox().forEach(showPending);
+  scrollDown();
+})();

@@ -1,0 +1,103 @@
+// A websocket that says how it is doing and comes back by itself: exponential backoff with full
+// jitter (never the whole village reconnecting in lock-step), immediate retry when the phone
+// comes back online, and no retry once the server said the door is closed (4401/4403).
+(function () {
+  "use strict";
+
+  function ReconnectingSocket(path, options) {
+    this.path = path;
+    this.onopen = options.onopen || function () {};
+    this.onmessage = options.onmessage || function () {};
+    this.onstate = options.onstate || function () {};
+    this.attempt = 0;
+    this.stopped = false;
+    this.ws = null;
+    this.timer = null;
+    var self = this;
+    window.addEventListener("online", function () { self.retryNow(); });
+    window.addEventListener("offline", function () { self.setState("offline"); });
+    this.connect();
+  }
+
+  ReconnectingSocket.prototype.url = function () {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    return scheme + window.location.host + this.path;
+  };
+
+  ReconnectingSocket.prototype.setState = function (state) {
+    this.state = state;
+    this.onstate(state);
+  };
+
+  ReconnectingSocket.prototype.connect = function () {
+    var self = this;
+    if (this.stopped) return;
+    if (navigator.onLine === false) { this.setState("offline"); this.schedule(); return; }
+    this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    var ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.onopen = function () { self.attempt = 0; self.setState("connected"); self.onopen(); };
+    ws.onmessage = function (event) {
+      var data;
+      try { data = JSON.parse(event.data); } catch (err) { return; }
+      self.onmessage(data);
+    };
+    ws.onclose = function (event) {
+      if (self.ws !== ws) return;
+      self.ws = null;
+      if (event.code === 4401 || event.code === 4403) { self.stopped = true; self.setState("closed"); return; }
+      self.schedule();
+    };
+  };
+
+  ReconnectingSocket.prototype.schedule = function () {
+    var self = this;
+    if (this.stopped || this.timer) return;
+    var cap = Math.min(30000, 1000 * Math.pow(2, this.attempt));
+    var delay = Math.random() * cap;
+    this.attempt += 1;
+    this.setState(navigator.onLine === false ? "offline" : "reconnecting");
+    this.timer = setTimeout(function () { self.timer = null; self.connect(); }, delay);
+  };
+
+  ReconnectingSocket.prototype.retryNow = function () {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (!this.ws) { this.attempt = 0; this.connect(); }
+  };
+
+  ReconnectingSocket.prototype.send = function (data) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) { this.ws.send(JSON.stringify(data)); return true; }
+    return false;
+  };
+
+  // Shows the state in an element whose data-* attributes hold the words for each state.
+  ReconnectingSocket.showState = function (element) {
+    return function (state) {
+      if (!element) return;
+      element.className = "conn conn-" + state;
+      element.textContent = element.dataset[state] || state;
+    };
+  };
+
+  // Re-fetch this page and swap every [data-live] region: the server renders, the page follows.
+  var refreshing = null;
+  ReconnectingSocket.refreshLive = function () {
+    if (refreshing) return;
+    refreshing = setTimeout(function () {
+      fetch(window.location.href, { credentials: "same-origin", headers: { "X-Live": "1" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          refreshing = null;
+          if (!html) return;
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live]").forEach(function (region) {
+            var fresh = region.id && doc.getElementById(region.id);
+            if (fresh) region.replaceWith(fresh);
+          });
+        })
+        .catch(function () { refreshing = null; });
+    }, 300);
+  };
+
+  window.ReconnectingSocket = ReconnectingSocket;
+})();
