@@ -36,6 +36,8 @@ class Domain:
     summary_title: StrOrPromise
     # This domain's own figures over a set of cases (aggregate queries only).
     figures: Callable[[QuerySet[Case]], dict[str, Any]]
+    # What the domain adds to a case's API detail.
+    api_data: Callable[[Case, Any], dict[str, Any]]
 
 
 DOMAINS: dict[str, Domain] = {}

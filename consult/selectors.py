@@ -27,7 +27,7 @@ from consult.models import (
 )
 
 
-def _visible_cases(user: User | AnonymousUser) -> QuerySet[Case]:
+def visible_cases(user: User | AnonymousUser) -> QuerySet[Case]:
     """The one rule of who sees a case: its resident, its assignee, and coordinators."""
     cases = Case.objects.select_related("skill", "resident", "assignee__user")
     if not user.is_authenticated or not user.is_active:
@@ -43,7 +43,7 @@ def _visible_cases(user: User | AnonymousUser) -> QuerySet[Case]:
 def case_get_for_user(*, user: User | AnonymousUser, reference: str) -> Case:
     """The case `reference` if `user` may see it. Missing and forbidden are the same 404."""
     try:
-        return _visible_cases(user).get(reference=reference.upper())
+        return visible_cases(user).get(reference=reference.upper())
     except Case.DoesNotExist:
         raise Http404("No such case") from None
 
@@ -81,7 +81,7 @@ def case_timeline(case: Case) -> QuerySet[CaseEvent]:
 
 
 def cases_of_resident(user: User) -> list[Case]:
-    cases = list(_visible_cases(user).filter(resident=user).order_by("-created_at"))
+    cases = list(visible_cases(user).filter(resident=user).order_by("-created_at"))
     for case in cases:
         case.place_in_line = queue_place(case)  # type: ignore[attr-defined]
         case.estimated_wait = estimated_wait(case) if case.place_in_line else None  # type: ignore[attr-defined]

@@ -53,5 +53,6 @@ urlpatterns = [
     path("medical/", include("medical.urls")),
     path("legal/", include("legal.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),
+    path("api/v1/", include("consult.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -11,7 +11,7 @@ class LegalConfig(AppConfig):
     def ready(self) -> None:
         from consult.domains import Domain, register
         from consult.models import Kind
-        from legal import views
+        from legal import api, views
 
         register(
             Domain(
@@ -23,5 +23,6 @@ class LegalConfig(AppConfig):
                 case_template="legal/_case.html",
                 summary_title=_("Mediation record"),
                 figures=views.figures,
+                api_data=api.api_data,
             )
         )

@@ -11,7 +11,7 @@ class MedicalConfig(AppConfig):
     def ready(self) -> None:
         from consult.domains import Domain, register
         from consult.models import Kind
-        from medical import views
+        from medical import api, views
 
         register(
             Domain(
@@ -23,5 +23,6 @@ class MedicalConfig(AppConfig):
                 case_template="medical/_case.html",
                 summary_title=_("Consultation summary"),
                 figures=views.figures,
+                api_data=api.api_data,
             )
         )

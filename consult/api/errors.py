@@ -1,0 +1,66 @@
+"""One error shape for every API failure: {"error": {"code", "message", "fields"}}, in the
+language of the request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from consult.errors import CaseConflict, CaseError, InvalidTransition
+from consult.files import StorageUnavailable, UploadRefused
+
+
+def error_response(code: str, message: str, http_status: int, fields: dict[str, list[str]] | None = None) -> Response:
+    return Response({"error": {"code": code, "message": str(message), "fields": fields or {}}}, status=http_status)
+
+
+def _fields(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+    return {}
+
+
+def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, (CaseConflict, InvalidTransition)):
+        return error_response(exc.code or "conflict", " ".join(exc.messages), status.HTTP_409_CONFLICT)
+    if isinstance(exc, UploadRefused):
+        return error_response(exc.code or "refused", " ".join(exc.messages), status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, CaseError):
+        return error_response(exc.code or "refused", " ".join(exc.messages), status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        return error_response("invalid", _("Please check the highlighted fields."), 400, _fields(fields))
+    if isinstance(exc, StorageUnavailable):
+        return error_response(
+            "storage_unavailable",
+            _("The file store cannot be reached right now. Nothing was saved. Please try again in a few minutes."),
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, (Http404, exceptions.NotFound)):
+        return error_response("not_found", _("Not found."), status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        return error_response(
+            "invalid", _("Please check the highlighted fields."), response.status_code, _fields(exc.detail)
+        )
+    if isinstance(exc, exceptions.Throttled):
+        message = _("Too many requests. Please wait %(s)d seconds.") % {"s": int(exc.wait or 1)}
+        retried = error_response("throttled", message, status.HTTP_429_TOO_MANY_REQUESTS)
+        if exc.wait:
+            retried["Retry-After"] = str(int(exc.wait))
+        return retried
+    if isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        return error_response(str(code), str(exc.detail), response.status_code)
+    return response

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from consult.api import views
+from legal.api import LegalCaseCreateView, OutcomeView
+from medical.api import MedicalCaseCreateView, NoteView
+
+app_name = "api"
+
+case = "cases/<str:reference>/"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("auth/token/", views.LoginView.as_view(), name="login"),
+    path("auth/logout/", views.LogoutView.as_view(), name="logout"),
+    path("services/", views.ServiceListView.as_view(), name="services"),
+    path("track/", views.TrackView.as_view(), name="track"),
+    path("figures/", views.FiguresView.as_view(), name="figures"),
+    path("cases/", views.CaseListView.as_view(), name="cases"),
+    path("cases/medical/", MedicalCaseCreateView.as_view(), name="case-create-medical"),
+    path("cases/legal/", LegalCaseCreateView.as_view(), name="case-create-legal"),
+    path(case, views.CaseDetailView.as_view(), name="case-detail"),
+    *[
+        path(f"{case}{action}/", views.CaseActionView.as_view(action_name=action), name=f"case-{action}")
+        for action in ("accept", "decline", "resolve", "close", "withdraw")
+    ],
+    path(f"{case}note/", NoteView.as_view(), name="case-note"),
+    path(f"{case}outcome/", OutcomeView.as_view(), name="case-outcome"),
+    path(f"{case}rating/", views.RatingView.as_view(), name="case-rating"),
+    path(f"{case}documents/", views.DocumentListView.as_view(), name="documents"),
+    path(f"{case}documents/<int:document_id>/", views.DocumentDownloadView.as_view(), name="document-download"),
+    path(f"{case}messages/", views.MessageListView.as_view(), name="messages"),
+    path("queue/", views.QueueView.as_view(), name="queue"),
+    path("queue/claim/", views.ClaimNextView.as_view(), name="queue-claim"),
+    path("queue/on-duty/", views.OnDutyView.as_view(), name="queue-on-duty"),
+]

@@ -1,0 +1,77 @@
+"""API for labour disputes: open one (same form and service as the page), record the outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.forms.models import model_to_dict
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consult import selectors
+from consult.api import serializers as s
+from consult.api.idempotency import idempotent
+from consult.api.views import CASE_REF, _detail, _user
+from consult.errors import CaseError
+from consult.models import Case, Kind, Skill, User
+from legal import services
+from legal.estimate import step_text
+from legal.forms import LegalIntakeForm, OutcomeForm
+from legal.models import ClaimEstimate, LegalIntake, MediationOutcome
+
+
+def api_data(case: Case, user: User) -> dict[str, Any]:
+    intake = LegalIntake.objects.filter(case=case).first()
+    estimate = ClaimEstimate.objects.filter(case=case).first()
+    outcome = MediationOutcome.objects.filter(case=case).first()
+    return {
+        "intake": model_to_dict(intake, exclude=["id", "case"]) if intake else None,
+        "estimate": {
+            "rule": estimate.rule,
+            "entitled": str(estimate.entitled),
+            "owed": str(estimate.owed),
+            "steps": [step_text(step) for step in estimate.steps],
+        }
+        if estimate
+        else None,
+        "outcome": model_to_dict(outcome, exclude=["id", "case"]) if outcome else None,
+    }
+
+
+class LegalCaseCreateView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        request=s.LegalCaseCreateSerializer,
+        responses={201: s.CaseDetailSerializer},
+        tags=["cases"],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        """Ask for mediation in a labour dispute; upload the evidence afterwards."""
+        user = _user(request)
+        if not user.is_resident:
+            raise CaseError("Only residents open cases.", code="not_resident")
+        skill = Skill.objects.filter(code=str(request.data.get("skill", "")), kind=Kind.LEGAL, is_active=True).first()
+        data = {**request.data, "skill": skill.pk if skill else ""}
+        cleaned = s.validate_with(LegalIntakeForm, data)
+        fields = {k: v for k, v in cleaned.items() if k in services.INTAKE_FIELDS}
+        case, _problems = services.legal_case_submit(
+            resident=user, skill=cleaned["skill"], share_consent=cleaned["share_consent"], **fields
+        )
+        return _detail(request, case, 201)
+
+
+class OutcomeView(APIView):
+    @extend_schema(
+        parameters=[CASE_REF], request=s.OutcomeSerializer, responses={200: s.CaseDetailSerializer}, tags=["cases"]
+    )
+    def put(self, request: Request, reference: str) -> Response:
+        """Record how the mediation ended (the assigned lawyer)."""
+        case = selectors.case_get_for_user(user=request.user, reference=reference)
+        if case.assignee is None or case.assignee.user_id != _user(request).pk:
+            raise CaseError("Only the lawyer the case is assigned to can record this.", code="not_assignee")
+        cleaned = s.validate_with(OutcomeForm, request.data)
+        services.outcome_record(case=case, professional=case.assignee, **cleaned)
+        return _detail(request, case)
