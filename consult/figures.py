@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Value
+from django.db.models import CharField, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber, TruncMonth
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from consult.domains import DOMAINS
@@ -27,6 +27,50 @@ PUBLIC_CACHE_SECONDS = 300
 MONTHS_SHOWN = 12
 # A case that changed hands was not resolved at first contact.
 HANDOVER_VERBS = (Verb.DECLINED, Verb.REASSIGNED, Verb.TIMED_OUT)
+
+
+class SecondsBetween(Func):
+    """Whole seconds from `start` to `end`, in the database's own arithmetic (Django's generic
+    duration on SQLite calls back into Python for every row)."""
+
+    output_field = FloatField()
+
+    def __init__(self, start: str, end: str) -> None:
+        super().__init__(F(end), F(start))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s))", arg_joiner=" - ", **extra
+        )
+
+
+class MonthOf(Func):
+    """The local month of a timestamp as "YYYY-MM". SQLite shifts by the zone's current offset
+    (Asia/Shanghai has no daylight saving); PostgreSQL converts properly."""
+
+    output_field = CharField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        offset = timezone.localtime().utcoffset() or dt.timedelta()
+        minutes = int(offset.total_seconds() // 60)
+        return self.as_sql(
+            compiler, connection, template=f"strftime('%%%%Y-%%%%m', %(expressions)s, '{minutes:+d} minutes')", **extra
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        zone = timezone.get_current_timezone_name()
+        return self.as_sql(
+            compiler, connection, template=f"to_char(%(expressions)s AT TIME ZONE '{zone}', 'YYYY-MM')", **extra
+        )
 
 
 @dataclass
@@ -91,10 +135,7 @@ def medians(cases: QuerySet[Case], start: str, end: str, group: Any = None) -> d
     group_expr = group if group is not None else Value(0)
     ranked = (
         cases.filter(**{f"{end}__isnull": False, f"{start}__isnull": False})
-        .annotate(
-            duration=ExpressionWrapper(F(end) - F(start), output_field=DurationField()),
-            grp=group_expr,
-        )
+        .annotate(duration=SecondsBetween(start, end), grp=group_expr)
         .annotate(
             rn=Window(RowNumber(), partition_by=[F("grp")], order_by=[F("duration").asc(), F("pk").asc()]),
             n=Window(Count("pk"), partition_by=[F("grp")]),
@@ -102,10 +143,11 @@ def medians(cases: QuerySet[Case], start: str, end: str, group: Any = None) -> d
         .filter(Q(rn=(F("n") + 1) / 2) | Q(rn=(F("n") + 2) / 2))
         .values_list("grp", "duration")
     )
-    middle: dict[Any, list[dt.timedelta]] = {}
-    for key, duration in ranked:
-        middle.setdefault(None if group is None else key, []).append(duration)
-    return {key: sum(values, dt.timedelta()) / len(values) for key, values in middle.items()}
+    middle: dict[Any, list[float]] = {}
+    for key, seconds in ranked:
+        middle.setdefault(None if group is None else key, []).append(float(seconds))
+    # Rounded to the millisecond: SQLite's day fractions carry float noise below that.
+    return {key: dt.timedelta(milliseconds=round(sum(values) * 1000 / len(values))) for key, values in middle.items()}
 
 
 def _month_start(months_back: int) -> dt.datetime:
@@ -144,27 +186,26 @@ def compute(filters: Filters | None = None) -> Figures:
     # Per month, the last twelve, oldest first; months with nothing still show (as zero).
     since = _month_start(MONTHS_SHOWN - 1)
     recent = cases.filter(submitted_at__gte=since)
-    month = TruncMonth("submitted_at", tzinfo=timezone.get_current_timezone())
+    month = MonthOf("submitted_at")
     per_month = {
-        row["month"].date(): row
+        row["month"]: row
         for row in recent.annotate(month=month)
         .values("month")
         .annotate(
             consultations=Count("pk", filter=Q(kind=Kind.MEDICAL)), disputes=Count("pk", filter=Q(kind=Kind.LEGAL))
         )
     }
-    month_medians = {
-        key.date(): value for key, value in medians(recent, "submitted_at", "first_response_at", month).items()
-    }
+    month_medians = medians(recent, "submitted_at", "first_response_at", month)
     for back in range(MONTHS_SHOWN - 1, -1, -1):
         start = _month_start(back).date()
-        row = per_month.get(start, {})
+        key = start.strftime("%Y-%m")
+        row = per_month.get(key, {})
         figures.months.append(
             {
                 "month": start,
                 "consultations": row.get("consultations", 0),
                 "disputes": row.get("disputes", 0),
-                "median_first_response": month_medians.get(start),
+                "median_first_response": month_medians.get(key),
             }
         )
 
@@ -215,6 +256,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _yuan(value: Any) -> str:
+    # SQLite hands sums of decimals back unscaled (9000.5, 1000): money always has 2 places.
+    return "" if value is None else f"{Decimal(value):.2f}"
+
+
 def rows(figures: Figures) -> list[tuple[str, str]]:
     """The figures as label/value rows (hours for times, percent for rates), for CSV export."""
     from django.utils.translation import gettext as _
@@ -223,14 +269,14 @@ def rows(figures: Figures) -> list[tuple[str, str]]:
         (_("Consultations"), _fmt(figures.consultations)),
         (_("Disputes handled"), _fmt(figures.disputes)),
         (_("Disputes settled"), _fmt(figures.domain.get("disputes_settled"))),
-        (_("Compensation secured (yuan)"), _fmt(figures.domain.get("compensation_secured"))),
+        (_("Compensation secured (yuan)"), _yuan(figures.domain.get("compensation_secured"))),
         (_("People served"), _fmt(figures.people_served)),
         (_("Resolved at first contact (%)"), _fmt(figures.first_contact_rate)),
         (_("Satisfied, rating 4-5 (%)"), _fmt(figures.satisfaction_rate)),
         (_("Median wait until first response (hours)"), _fmt(figures.median_first_response)),
         (_("Median wait until resolution (hours)"), _fmt(figures.median_resolution)),
         (_("Home visits made"), _fmt(figures.domain.get("home_visits_made"))),
-        (_("Legal-aid fund cost (yuan)"), _fmt(figures.domain.get("fund_cost"))),
+        (_("Legal-aid fund cost (yuan)"), _yuan(figures.domain.get("fund_cost"))),
     ]
     for month in figures.months:
         label = month["month"].strftime("%Y-%m")

@@ -82,9 +82,16 @@ def case_timeline(case: Case) -> QuerySet[CaseEvent]:
 
 def cases_of_resident(user: User) -> list[Case]:
     cases = list(visible_cases(user).filter(resident=user).order_by("-created_at"))
+    paces: dict[int, timedelta] = {}
     for case in cases:
-        case.place_in_line = queue_place(case)  # type: ignore[attr-defined]
-        case.estimated_wait = estimated_wait(case) if case.place_in_line else None  # type: ignore[attr-defined]
+        place = queue_place(case)
+        case.place_in_line = place  # type: ignore[attr-defined]
+        wait = None
+        if place is not None:
+            if case.skill_id not in paces:
+                paces[case.skill_id] = skill_pace(case.skill)
+            wait = paces[case.skill_id] * place
+        case.estimated_wait = wait  # type: ignore[attr-defined]
     return cases
 
 
@@ -126,13 +133,19 @@ def recent_first_response(skill: Skill) -> timedelta:
     return total / len(recent)
 
 
+def skill_pace(skill: Skill) -> timedelta:
+    """How long each place in the skill's line takes: the recent response time, shared among the
+    professionals on duty."""
+    on_duty = Professional.objects.filter(skills=skill, on_duty=True, user__is_active=True).count()
+    return recent_first_response(skill) / max(on_duty, 1)
+
+
 def estimated_wait(case: Case) -> timedelta | None:
-    """Place in line times the recent response time, shared among the professionals on duty."""
+    """Place in line times the skill's pace."""
     place = queue_place(case)
     if place is None:
         return None
-    on_duty = Professional.objects.filter(skills=case.skill, on_duty=True, user__is_active=True).count()
-    return recent_first_response(case.skill) * place / max(on_duty, 1)
+    return skill_pace(case.skill) * place
 
 
 @dataclass(frozen=True)

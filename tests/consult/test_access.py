@@ -401,9 +401,9 @@ def test_it_renders_my_cases_in_a_bounded_number_of_queries(
     django_assert_max_num_queries: Any,
 ) -> None:
     client = login(alice)
-    # 3 fixed queries + 4 per waiting case (place in line and wait estimate are computed per case in
-    # selectors.cases_of_resident): 19 for the 4 waiting cases here. Lower this when that is batched.
-    with django_assert_max_num_queries(19):
+    # A fixed few (session, user, cases...), 1 per waiting case (its place in line) and 2 per service
+    # with a waiting case (its pace, computed once): 11 for the 4 waiting respiratory cases here.
+    with django_assert_max_num_queries(11):
         response = client.get(reverse("my_cases"))
 
     assert response.status_code == 200

@@ -4,11 +4,12 @@ import getpass
 import os
 from typing import Any
 
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from consult import services
-from consult.models import Role, Skill
+from consult.models import Role, Skill, User
 
 
 class Command(BaseCommand):
@@ -26,6 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = os.environ.get("STAFF_PASSWORD") or getpass.getpass("Password: ")
+        try:
+            password_validation.validate_password(password, User(phone=options["phone"], name=options["name"]))
+        except ValidationError as error:
+            raise CommandError("password: " + " ".join(error.messages)) from None
         try:
             if options["role"] == Role.COORDINATOR:
                 user = services.coordinator_create(phone=options["phone"], name=options["name"], password=password)
