@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.forms.models import model_to_dict
+from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -52,10 +54,10 @@ class LegalCaseCreateView(APIView):
         """Ask for mediation in a labour dispute; upload the evidence afterwards."""
         user = _user(request)
         if not user.is_resident:
-            raise CaseError("Only residents open cases.", code="not_resident")
-        skill = Skill.objects.filter(code=str(request.data.get("skill", "")), kind=Kind.LEGAL, is_active=True).first()
-        data = {**request.data, "skill": skill.pk if skill else ""}
-        cleaned = s.validate_with(LegalIntakeForm, data)
+            raise CaseError(_("Only residents open cases."), code="not_resident")
+        code = str(s.fields_of(request.data).get("skill", ""))
+        skill = Skill.objects.filter(code=code, kind=Kind.LEGAL, is_active=True).first()
+        cleaned = s.validate_with(LegalIntakeForm, request.data, replace={"skill": skill.pk if skill else ""})
         fields = {k: v for k, v in cleaned.items() if k in services.INTAKE_FIELDS}
         case, _problems = services.legal_case_submit(
             resident=user, skill=cleaned["skill"], share_consent=cleaned["share_consent"], **fields
@@ -70,8 +72,11 @@ class OutcomeView(APIView):
     def put(self, request: Request, reference: str) -> Response:
         """Record how the mediation ended (the assigned lawyer)."""
         case = selectors.case_get_for_user(user=request.user, reference=reference)
+        if case.kind != Kind.LEGAL:
+            # As on the pages: a medical consultation has no mediation, so no outcome is recorded on one.
+            raise Http404
         if case.assignee is None or case.assignee.user_id != _user(request).pk:
-            raise CaseError("Only the lawyer the case is assigned to can record this.", code="not_assignee")
+            raise CaseError(_("Only the lawyer the case is assigned to can record this."), code="not_assignee")
         cleaned = s.validate_with(OutcomeForm, request.data)
         services.outcome_record(case=case, professional=case.assignee, **cleaned)
         return _detail(request, case)

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.utils.translation import gettext
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from legal.models import CityRates, DisputeFacts
 
@@ -53,7 +53,7 @@ def step_text(step: dict[str, Any]) -> str:
 def _owed(entitled: Decimal, received: Decimal, steps: list[dict[str, Any]], rule: str) -> Estimate:
     entitled = yuan(entitled)
     owed = max(entitled - received, Decimal(0))
-    steps.append(_step(N_("Received %(received)s yuan, so still owed: %(owed)s yuan."), received=received, owed=owed))
+    steps.append(_step(gettext_noop("Received %(received)s yuan, so still owed: %(owed)s yuan."), received=received, owed=owed))
     return Estimate(rule=rule, entitled=entitled, owed=yuan(owed), steps=steps)
 
 
@@ -62,13 +62,13 @@ def sick_pay(*, wage: Decimal, sick_days: int, received: Decimal, rates: CityRat
     floor = yuan(rates.minimum_wage * rates.sick_pay_floor_percent / 100)
     steps = [
         _step(
-            N_("Sick pay is %(percent)s%% of the wage: %(wage)s × %(percent)s%% = %(amount)s yuan a month."),
+            gettext_noop("Sick pay is %(percent)s%% of the wage: %(wage)s × %(percent)s%% = %(amount)s yuan a month."),
             percent=rates.sick_pay_wage_percent,
             wage=wage,
             amount=by_wage,
         ),
         _step(
-            N_(
+            gettext_noop(
                 "It may not be lower than %(percent)s%% of the minimum wage: %(minimum)s × %(percent)s%% = "
                 "%(floor)s yuan a month."
             ),
@@ -81,17 +81,17 @@ def sick_pay(*, wage: Decimal, sick_days: int, received: Decimal, rates: CityRat
     if monthly > wage:
         # The floor never asks for more than the worker earns when well.
         monthly = wage
-        steps.append(_step(N_("It is not more than the wage itself: %(wage)s yuan a month."), wage=wage))
+        steps.append(_step(gettext_noop("It is not more than the wage itself: %(wage)s yuan a month."), wage=wage))
     daily = yuan(monthly / rates.monthly_work_days)
     steps += [
         _step(
-            N_("A day is 1/%(days)s of a month: %(monthly)s ÷ %(days)s = %(daily)s yuan."),
+            gettext_noop("A day is 1/%(days)s of a month: %(monthly)s ÷ %(days)s = %(daily)s yuan."),
             days=rates.monthly_work_days,
             monthly=monthly,
             daily=daily,
         ),
         _step(
-            N_("%(sick)s days × %(daily)s = %(total)s yuan."),
+            gettext_noop("%(sick)s days × %(daily)s = %(total)s yuan."),
             sick=sick_days,
             daily=daily,
             total=yuan(daily * sick_days),
@@ -112,7 +112,7 @@ def overtime(
     hourly = yuan(wage / rates.monthly_work_days / HOURS_PER_DAY)
     steps = [
         _step(
-            N_("Hourly wage: %(wage)s ÷ %(days)s days ÷ 8 hours = %(hourly)s yuan."),
+            gettext_noop("Hourly wage: %(wage)s ÷ %(days)s days ÷ 8 hours = %(hourly)s yuan."),
             wage=wage,
             days=rates.monthly_work_days,
             hourly=hourly,
@@ -123,17 +123,17 @@ def overtime(
         (
             weekday_hours,
             rates.overtime_weekday_percent,
-            N_("Working days: %(hours)s h × %(hourly)s × %(percent)s%% = %(amount)s yuan."),
+            gettext_noop("Working days: %(hours)s h × %(hourly)s × %(percent)s%% = %(amount)s yuan."),
         ),
         (
             restday_hours,
             rates.overtime_restday_percent,
-            N_("Rest days: %(hours)s h × %(hourly)s × %(percent)s%% = %(amount)s yuan."),
+            gettext_noop("Rest days: %(hours)s h × %(hourly)s × %(percent)s%% = %(amount)s yuan."),
         ),
         (
             holiday_hours,
             rates.overtime_holiday_percent,
-            N_("Public holidays: %(hours)s h × %(hourly)s × %(percent)s%% = %(amount)s yuan."),
+            gettext_noop("Public holidays: %(hours)s h × %(hourly)s × %(percent)s%% = %(amount)s yuan."),
         ),
     ):
         if hours:
@@ -168,14 +168,14 @@ def dismissal(
 ) -> Estimate:
     months = full_months(start, end)
     years = service_years(start, end)
-    steps = [_step(N_("Worked %(months)s full months, counted as %(years)s years."), months=months, years=years)]
+    steps = [_step(gettext_noop("Worked %(months)s full months, counted as %(years)s years."), months=months, years=years)]
     base = wage
     cap = rates.average_wage * HIGH_WAGE_MULTIPLE
     if wage > cap:
         base = cap
         steps.append(
             _step(
-                N_(
+                gettext_noop(
                     "The wage is above 3 times the city's average (%(cap)s yuan): "
                     "that cap is used, for at most 12 years."
                 ),
@@ -185,13 +185,13 @@ def dismissal(
         years = min(years, MAX_SERVICE_YEARS_WHEN_CAPPED)
     compensation = yuan(base * years)
     steps.append(
-        _step(N_("Compensation: %(base)s × %(years)s = %(amount)s yuan."), base=base, years=years, amount=compensation)
+        _step(gettext_noop("Compensation: %(base)s × %(years)s = %(amount)s yuan."), base=base, years=years, amount=compensation)
     )
     if unlawful:
         compensation = yuan(compensation * rates.unlawful_dismissal_multiplier)
         steps.append(
             _step(
-                N_("Unlawful dismissal is paid %(times)s times: %(amount)s yuan."),
+                gettext_noop("Unlawful dismissal is paid %(times)s times: %(amount)s yuan."),
                 times=rates.unlawful_dismissal_multiplier,
                 amount=compensation,
             )

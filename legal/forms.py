@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from consult.models import Kind, Skill
 from legal.models import MAX_YUAN, Channel, CityRates, Result, SessionMode
 
+ISO_DATE = "%Y-%m-%d"
+
 
 class YuanField(forms.DecimalField):
     """An amount in yuan: not negative, at most 2 decimals, nothing absurd; errors in plain words."""
@@ -53,7 +55,13 @@ class YuanField(forms.DecimalField):
 
 
 class DateInput(forms.DateInput):
+    """A date picker. Its value is ISO whatever the language: a browser shows a date input that
+    holds the Chinese format (2026/11/21) as empty, and a required one then blocks the form."""
+
     input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None, format: str | None = None) -> None:
+        super().__init__(attrs, format=format or ISO_DATE)
 
 
 def _city_choices() -> list[tuple[str, str]]:

@@ -35,10 +35,10 @@ class CityRates(models.Model):
         _("working days per month"), max_digits=5, decimal_places=2, default=Decimal("21.75")
     )
     sick_pay_wage_percent = models.PositiveSmallIntegerField(
-        _("sick pay (% of wage)"), default=60, validators=[MaxValueValidator(100)]
+        _("sick pay (percent of wage)"), default=60, validators=[MaxValueValidator(100)]
     )
     sick_pay_floor_percent = models.PositiveSmallIntegerField(
-        _("sick pay floor (% of minimum wage)"), default=80, validators=[MaxValueValidator(100)]
+        _("sick pay floor (percent of minimum wage)"), default=80, validators=[MaxValueValidator(100)]
     )
     overtime_weekday_percent = models.PositiveSmallIntegerField(_("overtime on working days (%)"), default=150)
     overtime_restday_percent = models.PositiveSmallIntegerField(_("overtime on rest days (%)"), default=200)

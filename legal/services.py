@@ -133,8 +133,14 @@ def legal_case_submit(
     return case, problems
 
 
+def _require_legal(case: Case) -> None:
+    if case.kind != Kind.LEGAL:
+        raise CaseError(_("This is not a labour dispute."), code="wrong_kind")
+
+
 def _lock_for_lawyer(case: Case, professional: Professional) -> Case:
     case = Case.objects.select_for_update().get(pk=case.pk)
+    _require_legal(case)
     if case.assignee_id != professional.pk:
         raise CaseError(_("Only the lawyer the case is assigned to can record this."))
     if case.status not in (Status.ACTIVE, Status.RESOLVED):
@@ -201,6 +207,7 @@ def outcome_record(*, case: Case, professional: Professional, **fields: Any) -> 
 def payment_record(*, case: Case, user: User, amount: Decimal, day: date) -> MediationOutcome:
     """Add a payment the worker received under the agreement (lawyer or coordinator)."""
     case = Case.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=case.pk)
+    _require_legal(case)
     if not (user.is_coordinator or (case.assignee is not None and case.assignee.user_id == user.pk)):
         raise CaseError(_("Only the assigned lawyer or a coordinator can record a payment."))
     outcome = MediationOutcome.objects.filter(case=case).first()

@@ -12,15 +12,15 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
 from consult import intake, selectors
 from consult.errors import CaseError
-from consult.models import Case, DocumentKind, Professional, Skill, Status, User
+from consult.models import Case, DocumentKind, Kind, Professional, Skill, Status, User
 from consult.views import refused
 from legal import services
-from legal.estimate import step_text
+from legal.estimate import step_text, yuan
 from legal.forms import ContactForm, LegalIntakeForm, OutcomeForm, PaymentForm, SessionForm, WorkLogForm
 from legal.models import (
     ClaimEstimate,
@@ -114,12 +114,13 @@ def figures(cases: QuerySet[Case]) -> dict[str, Any]:
         secured=Sum("amount_received"),
     )
     fund = WorkLog.objects.filter(case__in=cases).aggregate(hours=Sum("hours"), cost=Sum("cost"))
+    # SQLite sums decimals as floats: put the two places back, as PostgreSQL gives them.
     return {
         "disputes_settled": outcomes["settled"],
-        "compensation_agreed": outcomes["agreed"] or Decimal(0),
-        "compensation_secured": outcomes["secured"] or Decimal(0),
-        "fund_hours": fund["hours"] or Decimal(0),
-        "fund_cost": fund["cost"] or Decimal(0),
+        "compensation_agreed": yuan(Decimal(outcomes["agreed"] or 0)),
+        "compensation_secured": yuan(Decimal(outcomes["secured"] or 0)),
+        "fund_hours": yuan(Decimal(fund["hours"] or 0)),
+        "fund_cost": yuan(Decimal(fund["cost"] or 0)),
     }
 
 
@@ -133,11 +134,17 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
         "sessions": MediationSession.objects.filter(case=case),
         "outcome": outcome,
         "work_logs": WorkLog.objects.filter(case=case) if (is_assignee or user.is_coordinator) else None,
-        "contact_form": ContactForm() if recording else None,
-        "session_form": SessionForm() if recording else None,
-        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome)) if recording else None,
-        "payment_form": PaymentForm() if (is_assignee or user.is_coordinator) and outcome is not None else None,
-        "work_log_form": WorkLogForm() if recording else None,
+        # One page holds all these forms, several with a `day`: ids of their own, so that each
+        # label names its own field.
+        "contact_form": ContactForm(auto_id="id_contact_%s") if recording else None,
+        "session_form": SessionForm(auto_id="id_session_%s") if recording else None,
+        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome), auto_id="id_outcome_%s")
+        if recording
+        else None,
+        "payment_form": PaymentForm(auto_id="id_payment_%s")
+        if (is_assignee or user.is_coordinator) and outcome is not None
+        else None,
+        "work_log_form": WorkLogForm(auto_id="id_hours_%s") if recording else None,
         **_estimate_context(case),
     }
 
@@ -160,27 +167,27 @@ ACTIONS: dict[str, tuple[type[forms.Form], Action, str]] = {
     "contact": (
         ContactForm,
         lambda r, c, d: services.contact_add(case=c, professional=_assignee(r, c), **d),
-        N_("The contact with the employer is recorded."),
+        gettext_noop("The contact with the employer is recorded."),
     ),
     "session": (
         SessionForm,
         lambda r, c, d: services.session_add(case=c, professional=_assignee(r, c), **d),
-        N_("The mediation session is recorded."),
+        gettext_noop("The mediation session is recorded."),
     ),
     "outcome": (
         OutcomeForm,
         lambda r, c, d: services.outcome_record(case=c, professional=_assignee(r, c), **d),
-        N_("The outcome is recorded."),
+        gettext_noop("The outcome is recorded."),
     ),
     "payment": (
         PaymentForm,
         lambda r, c, d: services.payment_record(case=c, user=_user(r), **d),
-        N_("The payment is recorded."),
+        gettext_noop("The payment is recorded."),
     ),
     "hours": (
         WorkLogForm,
         lambda r, c, d: services.work_log_add(case=c, professional=_assignee(r, c), **d),
-        N_("The hours are recorded."),
+        gettext_noop("The hours are recorded."),
     ),
 }
 
@@ -189,7 +196,8 @@ ACTIONS: dict[str, tuple[type[forms.Form], Action, str]] = {
 def record(request: HttpRequest, reference: str, what: str) -> HttpResponse:
     """One endpoint for the lawyer's records: parse the form, call its service, back to the case."""
     case = selectors.case_get_for_user(user=_user(request), reference=reference)
-    if what not in ACTIONS:
+    # These records exist only for labour disputes: on any other case the page is as absent as the case.
+    if case.kind != Kind.LEGAL or what not in ACTIONS:
         raise Http404
     form_class, action, done = ACTIONS[what]
     form = form_class(request.POST)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.forms.models import model_to_dict
+from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,10 +48,10 @@ class MedicalCaseCreateView(APIView):
         """Open a medical consultation; upload its documents afterwards to /cases/{reference}/documents/."""
         user = _user(request)
         if not user.is_resident:
-            raise CaseError("Only residents open cases.", code="not_resident")
-        skill = Skill.objects.filter(code=str(request.data.get("skill", "")), kind=Kind.MEDICAL, is_active=True).first()
-        data = {**request.data, "skill": skill.pk if skill else ""}
-        cleaned = s.validate_with(MedicalIntakeForm, data)
+            raise CaseError(_("Only residents open cases."), code="not_resident")
+        code = str(s.fields_of(request.data).get("skill", ""))
+        skill = Skill.objects.filter(code=code, kind=Kind.MEDICAL, is_active=True).first()
+        cleaned = s.validate_with(MedicalIntakeForm, request.data, replace={"skill": skill.pk if skill else ""})
         fields = {k: v for k, v in cleaned.items() if k not in ("skill", "materials_later")}
         case, _problems = services.medical_case_submit(resident=user, skill=cleaned["skill"], **fields)
         return _detail(request, case, 201)
@@ -62,8 +64,11 @@ class NoteView(APIView):
     def put(self, request: Request, reference: str) -> Response:
         """Write or rewrite the consultation note (the assigned doctor)."""
         case = selectors.case_get_for_user(user=request.user, reference=reference)
+        if case.kind != Kind.MEDICAL:
+            # As on the pages: a labour dispute has no consultation note, so none is written on one.
+            raise Http404
         if case.assignee is None or case.assignee.user_id != _user(request).pk:
-            raise CaseError("Only the doctor the case is assigned to can write the note.", code="not_assignee")
+            raise CaseError(_("Only the doctor the case is assigned to can write the note."), code="not_assignee")
         note = ConsultationNote.objects.filter(case=case).first()
         cleaned = s.validate_with(ConsultationNoteForm, request.data, instance=note)
         services.note_save(case=case, professional=case.assignee, **{k: cleaned[k] for k in services.NOTE_FIELDS})

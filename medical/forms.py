@@ -82,7 +82,8 @@ class ConsultationNoteForm(forms.ModelForm[ConsultationNote]):
             "impression": forms.Textarea(attrs={"rows": 3}),
             "advice": forms.Textarea(attrs={"rows": 4}),
             "recommended_tests": forms.Textarea(attrs={"rows": 2}),
-            "follow_up_date": forms.DateInput(attrs={"type": "date"}),
+            # ISO whatever the language: a date input holding 2026/11/21 shows (and saves) as empty.
+            "follow_up_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
 
     def clean_follow_up_date(self) -> date | None:

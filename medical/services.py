@@ -73,6 +73,11 @@ def medical_case_submit(
     return case, problems
 
 
+def _require_medical(case: Case) -> None:
+    if case.kind != Kind.MEDICAL:
+        raise CaseError(_("This is not a medical consultation."), code="wrong_kind")
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, (date, datetime)):
         return value.isoformat()
@@ -83,6 +88,7 @@ def _as_text(value: Any) -> str:
 def note_save(*, case: Case, professional: Professional, **fields: Any) -> ConsultationNote:
     """Write or rewrite the consultation note. Each version is recorded whole in the timeline."""
     case = Case.objects.select_for_update().get(pk=case.pk)
+    _require_medical(case)
     if case.assignee_id != professional.pk:
         raise CaseError(_("Only the doctor the case is assigned to can write the note."))
     if case.status not in (Status.ACTIVE, Status.RESOLVED):
@@ -113,6 +119,7 @@ def _can_arrange(case: Case, user: User) -> bool:
 
 @transaction.atomic
 def home_visit_request(*, case: Case, resident: User, address: str, preferred_dates: str) -> HomeVisit:
+    _require_medical(case)
     if case.resident_id != resident.pk:
         raise CaseError(_("Only the resident who opened the case can ask for a home visit."))
     if not case.is_open:

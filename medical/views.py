@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from consult import intake, selectors
 from consult.errors import CaseError
-from consult.models import Case, DocumentKind, Skill, Status, User
+from consult.models import Case, DocumentKind, Kind, Skill, Status, User
 from consult.views import refused
 from medical import services
 from medical.forms import ConsultationNoteForm, HomeVisitRequestForm, HomeVisitScheduleForm, MedicalIntakeForm
@@ -98,9 +98,17 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
     }
 
 
+def _medical_case(request: HttpRequest, reference: str) -> Case:
+    """The case if the user may see it and it is a medical one: these pages do not exist for others."""
+    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    if case.kind != Kind.MEDICAL:
+        raise Http404
+    return case
+
+
 @login_required
 def note_edit(request: HttpRequest, reference: str) -> HttpResponse:
-    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    case = _medical_case(request, reference)
     if case.assignee is None or case.assignee.user_id != _user(request).pk:
         raise Http404
     note = ConsultationNote.objects.filter(case=case).first()
@@ -122,7 +130,7 @@ def note_edit(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 @login_required
 def visit_request(request: HttpRequest, reference: str) -> HttpResponse:
-    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    case = _medical_case(request, reference)
     form = HomeVisitRequestForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -141,7 +149,7 @@ def visit_request(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 @login_required
 def visit_update(request: HttpRequest, reference: str, visit_id: int, action: str) -> HttpResponse:
-    case = selectors.case_get_for_user(user=_user(request), reference=reference)
+    case = _medical_case(request, reference)
     visit: HomeVisit = get_object_or_404(HomeVisit, case=case, pk=visit_id)
     try:
         if action == "schedule":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -29,24 +31,37 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
         if len(key) > KEY_MAX_LENGTH:
             return error_response("invalid", _("The Idempotency-Key header is too long."), 400)
         endpoint = request.path
-        stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
-        if stored is not None:
-            return _replay(stored, endpoint)
-        response = view(self, request, *args, **kwargs)
-        if response.status_code >= 500 or response.status_code == 429:
-            return response  # not a result: the retry should run again
         try:
             with transaction.atomic():
-                IdempotencyKey.objects.create(
-                    user=request.user, key=key, endpoint=endpoint, status=response.status_code, body=response.data
+                # The key is taken before the call runs, in the call's transaction: a concurrent
+                # retry waits on it (the unique constraint, or SQLite's write lock) and then
+                # replays this answer; it never runs the call a second time.
+                stored, taken = IdempotencyKey.objects.get_or_create(
+                    user=request.user, key=key, defaults={"endpoint": endpoint, "status": 0}
                 )
-        except IntegrityError:
-            # A concurrent retry stored its answer first: everyone gets that one.
-            stored = IdempotencyKey.objects.get(user=request.user, key=key)
-            return _replay(stored, endpoint)
-        return response
+                if not taken:
+                    return _replay(stored, endpoint)
+                response = view(self, request, *args, **kwargs)
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise _NotAResult(response)  # the retry should run again: give the key back
+                stored.status, stored.body = response.status_code, _as_sent(response)
+                stored.save(update_fields=["status", "body"])
+                return response
+        except _NotAResult as not_a_result:
+            return not_a_result.response
 
     return wrapper
+
+
+class _NotAResult(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _as_sent(response: Response) -> Any:
+    """The body as the client received it: a replay must be exactly the first answer, and the
+    field's DjangoJSONEncoder writes decimals and times differently from the API's renderer."""
+    return json.loads(JSONRenderer().render(response.data))
 
 
 def _replay(stored: IdempotencyKey, endpoint: str) -> Response:

@@ -7,21 +7,67 @@ rule is written twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from consult.models import Case, CaseEvent, Document, Skill
 
 
-def validate_with(form_class: type[forms.BaseForm], data: Any, **kwargs: Any) -> dict[str, Any]:
-    """Run a page's form over API data; its errors become the API's field errors."""
-    form = form_class(data=data, **kwargs)
+def fields_of(data: Any) -> Mapping[str, Any]:
+    """The request body's fields; a body that is not an object (a JSON list, a number) is a 400."""
+    if not isinstance(data, Mapping):
+        message = serializers.Serializer.default_error_messages["invalid"].format(datatype=type(data).__name__)
+        raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
+    return data
+
+
+def validate_with(
+    form_class: type[forms.BaseForm], data: Any, *, replace: dict[str, Any] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """Run a page's form over API data (with `replace` put in place of what the client sent); its
+    errors become the API's field errors."""
+    form = form_class(data=_as_posted(form_class, fields_of(data), replace or {}), **kwargs)
     if not form.is_valid():
         raise serializers.ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
     return form.cleaned_data
+
+
+def _as_posted(form_class: type[forms.BaseForm], data: Mapping[str, Any], replace: dict[str, Any]) -> Any:
+    """The fields as a browser posts them: text, or a list of texts for a multiple choice. Django's
+    form fields expect nothing else (a date field given a number or a list fails instead of
+    refusing it)."""
+    if isinstance(data, QueryDict):
+        posted = QueryDict(mutable=True)
+        for name, values in data.lists():
+            posted.setlist(name, values)
+        for name, value in replace.items():
+            posted[name] = value
+        return posted
+    as_text: dict[str, Any] = {}
+    wrong: dict[str, list[str]] = {}
+    not_text = str(serializers.CharField.default_error_messages["invalid"])
+    for name, value in {**data, **replace}.items():
+        field = form_class.base_fields.get(name)
+        multiple = field is not None and getattr(field.widget, "allow_multiple_selected", False)
+        if value is None:
+            as_text[name] = None
+        elif isinstance(value, bool):
+            as_text[name] = "true" if value else "false"
+        elif isinstance(value, list) and multiple:
+            as_text[name] = [str(item) for item in value]
+        elif isinstance(value, (list, dict)):
+            wrong[name] = [not_text]
+        else:
+            as_text[name] = str(value)
+    if wrong:
+        raise serializers.ValidationError(wrong)
+    return as_text
 
 
 class ErrorBodySerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from consult.api import views
@@ -36,4 +36,5 @@ urlpatterns = [
     path("queue/", views.QueueView.as_view(), name="queue"),
     path("queue/claim/", views.ClaimNextView.as_view(), name="queue-claim"),
     path("queue/on-duty/", views.OnDutyView.as_view(), name="queue-on-duty"),
+    re_path(r"^", views.not_found, name="not-found"),
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate
-from django.http import FileResponse, HttpResponseRedirect
+from django.contrib.auth import authenticate, logout
+from django.http import FileResponse, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from knox.models import AuthToken
@@ -94,9 +95,11 @@ class LoginView(APIView):
 class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        """Revoke the token this request was made with."""
+        """Revoke the token this request was made with; a web session is ended instead."""
         if isinstance(request.auth, AuthToken):
             request.auth.delete()
+        else:
+            logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -249,7 +252,8 @@ class DocumentListView(APIView):
 class DocumentDownloadView(APIView):
     @extend_schema(
         parameters=[CASE_REF],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 302: None},
+        # The file is sent as the type it was stored as: one of the types uploads accept.
+        responses={**{(200, kind): OpenApiTypes.BINARY for kind in files.ACCEPTED_TYPES}, 302: None},
         tags=["documents"],
     )
     def get(self, request: Request, reference: str, document_id: int) -> Any:
@@ -387,9 +391,19 @@ class RatingView(APIView):
         from consult.forms import RatingForm
 
         case = _case(request, reference)
-        if request.data.get("skip") in (True, "true", "1"):
+        if s.fields_of(request.data).get("skip") in (True, "true", "1"):
             services.rating_skip(case=case, resident=_user(request))
             return Response(status=status.HTTP_204_NO_CONTENT)
         data = s.validate_with(RatingForm, request.data)
         services.rating_submit(case=case, resident=_user(request), **data)
         return Response(status=status.HTTP_201_CREATED)
+
+
+# --- anything else ------------------------------------------------------------------------
+
+
+@csrf_exempt  # it changes nothing, for anyone
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other address under the API (a document id that is not a number, a reference with a
+    slash): the error shape, not Django's HTML page."""
+    return JsonResponse({"error": {"code": "not_found", "message": _("Not found."), "fields": {}}}, status=404)

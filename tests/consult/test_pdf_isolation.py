@@ -10,8 +10,9 @@ from tests.consult import files_corpus
 
 
 def test_it_still_refuses_a_truncated_photo_after_a_pdf_was_made_in_the_process() -> None:
-    import consult.pdf  # noqa: F401  (imports WeasyPrint, which loosens Pillow globally)
     from PIL import ImageFile
+
+    import consult.pdf  # noqa: F401  (imports WeasyPrint, which loosens Pillow globally)
 
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     with override_settings(UPLOAD_MAX_FILE_BYTES=20 * 1024 * 1024), pytest.raises(files.UploadRefused) as refused:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from consult import services as core
 from consult.errors import CaseError
@@ -228,9 +228,10 @@ def test_it_refuses_a_record_by_another_lawyer_whoever_calls_the_service(
     ]
 
     for call in calls:
-        with pytest.raises(CaseError) as refused:
-            call()
-        assert refused.value.messages == [ONLY_ASSIGNED]
+        with translation.override("en"):
+            with pytest.raises(CaseError) as refused:
+                call()
+            assert refused.value.messages == [ONLY_ASSIGNED]
 
     assert_nothing_recorded(active_case)
 
