@@ -12,8 +12,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.utils.translation import gettext
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from legal.models import CityRates, DisputeFacts
 
@@ -53,7 +52,9 @@ def step_text(step: dict[str, Any]) -> str:
 def _owed(entitled: Decimal, received: Decimal, steps: list[dict[str, Any]], rule: str) -> Estimate:
     entitled = yuan(entitled)
     owed = max(entitled - received, Decimal(0))
-    steps.append(_step(gettext_noop("Received %(received)s yuan, so still owed: %(owed)s yuan."), received=received, owed=owed))
+    steps.append(
+        _step(gettext_noop("Received %(received)s yuan, so still owed: %(owed)s yuan."), received=received, owed=owed)
+    )
     return Estimate(rule=rule, entitled=entitled, owed=yuan(owed), steps=steps)
 
 
@@ -168,7 +169,9 @@ def dismissal(
 ) -> Estimate:
     months = full_months(start, end)
     years = service_years(start, end)
-    steps = [_step(gettext_noop("Worked %(months)s full months, counted as %(years)s years."), months=months, years=years)]
+    steps = [
+        _step(gettext_noop("Worked %(months)s full months, counted as %(years)s years."), months=months, years=years)
+    ]
     base = wage
     cap = rates.average_wage * HIGH_WAGE_MULTIPLE
     if wage > cap:
@@ -185,7 +188,12 @@ def dismissal(
         years = min(years, MAX_SERVICE_YEARS_WHEN_CAPPED)
     compensation = yuan(base * years)
     steps.append(
-        _step(gettext_noop("Compensation: %(base)s × %(years)s = %(amount)s yuan."), base=base, years=years, amount=compensation)
+        _step(
+            gettext_noop("Compensation: %(base)s × %(years)s = %(amount)s yuan."),
+            base=base,
+            years=years,
+            amount=compensation,
+        )
     )
     if unlawful:
         compensation = yuan(compensation * rates.unlawful_dismissal_multiplier)

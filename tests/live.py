@@ -57,7 +57,7 @@ class Daphne:
     def start(self, timeout: float = 20.0) -> Daphne:
         self.log.parent.mkdir(exist_ok=True)
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own daphne, fixed arguments
+            self.process = subprocess.Popen(
                 [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), "consult.asgi:application"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )

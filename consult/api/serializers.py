@@ -52,8 +52,9 @@ def _as_posted(form_class: type[forms.BaseForm], data: Mapping[str, Any], replac
     as_text: dict[str, Any] = {}
     wrong: dict[str, list[str]] = {}
     not_text = str(serializers.CharField.default_error_messages["invalid"])
+    declared: Mapping[str, forms.Field] = getattr(form_class, "base_fields", {})
     for name, value in {**data, **replace}.items():
-        field = form_class.base_fields.get(name)
+        field = declared.get(name)
         multiple = field is not None and getattr(field.widget, "allow_multiple_selected", False)
         if value is None:
             as_text[name] = None

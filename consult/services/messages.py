@@ -148,7 +148,9 @@ def read_mark(*, case: Case, user: User, seq: int) -> int:
     """Record that `user` has read up to `seq` (never backwards). Returns the mark."""
     from realtime.models import ReadMark
 
-    seq = max(0, seq)
+    # Never past the last message: a client cannot mark the future read.
+    last = Case.objects.filter(pk=case.pk).values_list("last_seq", flat=True).first() or 0
+    seq = max(0, min(seq, last))
     mark, created = ReadMark.objects.get_or_create(case=case, user=user, defaults={"seq": seq})
     if not created and seq > mark.seq:
         ReadMark.objects.filter(pk=mark.pk, seq__lt=seq).update(seq=seq)

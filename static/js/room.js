@@ -19,8 +19,10 @@
   var readBy = {};
   var outboxKey = "outbox:" + reference;
   var typingTimer = null;
+  var retryTimer = null;
   var lastTypingSent = 0;
   var readSent = 0;
+  var resyncing = false;
 
   function outbox() {
     try { return JSON.parse(localStorage.getItem(outboxKey) || "[]"); } catch (e) { return []; }
@@ -68,13 +70,32 @@
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
+  // lastSeq is the number up to which this page holds every message. A message further on means
+  // a broadcast was lost on the way (the server only says so by skipping a number): ask for what
+  // is missing rather than jump past it, or the gap would never be filled, even on reconnect.
+  function held(seq) { return !!log.querySelector("li[data-seq='" + seq + "']"); }
+  function advance() { while (held(lastSeq + 1)) lastSeq += 1; }
+  function resync() {
+    if (!resyncing && socket && socket.send({ type: "hello", last_seq: lastSeq })) resyncing = true;
+  }
+
+  // In number order: a message recovered by a resync goes where it belongs, not at the bottom.
+  function insert(li, seq) {
+    var numbered = log.querySelectorAll("li[data-seq]:not([data-seq=''])");
+    for (var i = numbered.length - 1; i >= 0; i--) {
+      if (parseInt(numbered[i].dataset.seq, 10) < seq) { numbered[i].after(li); return; }
+    }
+    log.insertBefore(li, log.firstChild);
+  }
+
   function addMessage(message) {
-    if (message.seq && log.querySelector("li[data-seq='" + message.seq + "']")) return;
+    if (message.seq && held(message.seq)) return;
     var pending = message.client_id && message.sender_id === me
       ? log.querySelector("li.pending[data-client-id='" + CSS.escape(message.client_id) + "']") : null;
     var li = bubble(message);
-    if (pending) pending.replaceWith(li); else log.appendChild(li);
-    if (message.seq > lastSeq) lastSeq = message.seq;
+    if (pending) pending.replaceWith(li); else insert(li, message.seq);
+    advance();
+    if (message.seq > lastSeq) resync();
     markRead();
     scrollDown();
   }
@@ -123,15 +144,15 @@
 
   var socket = new window.ReconnectingSocket("/ws/cases/" + encodeURIComponent(reference) + "/", {
     onstate: window.ReconnectingSocket.showState(document.getElementById("conn-state")),
-    onopen: function () { readSent = 0; socket.send({ type: "hello", last_seq: lastSeq }); },
+    onopen: function () { readSent = 0; resyncing = true; socket.send({ type: "hello", last_seq: lastSeq }); },
     onmessage: function (data) {
       switch (data.type) {
         case "message": addMessage(data.message); showReceipts(); break;
-        case "synced": flushOutbox(); showPresence(data.online || []); markRead(); break;
+        case "synced": resyncing = false; advance(); flushOutbox(); showPresence(data.online || []); markRead(); break;
         case "ack":
           saveOutbox(outbox().filter(function (i) { return i.client_id !== data.client_id; }));
           var li = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
-          if (li) { li.classList.remove("pending"); li.dataset.seq = data.seq; }
+          if (li) { li.classList.remove("pending"); li.dataset.seq = data.seq; advance(); }
           showReceipts();
           break;
         case "read": readBy[data.user_id] = data.seq; showReceipts(); break;
@@ -151,6 +172,9 @@
               saveOutbox(outbox().filter(function (i) { return i.client_id !== data.client_id; }));
               var failed = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
               if (failed) { failed.classList.add("failed"); failed.querySelector(".meta").textContent = texts.failed; }
+            } else if (!retryTimer) {
+              // Too fast or a passing fault: the same client id goes again shortly (stored once).
+              retryTimer = setTimeout(function () { retryTimer = null; flushOutbox(); }, 10000);
             }
           }
           break;

@@ -15,7 +15,7 @@
     this.timer = null;
     var self = this;
     window.addEventListener("online", function () { self.retryNow(); });
-    window.addEventListener("offline", function () { self.setState("offline"); });
+    window.addEventListener("offline", function () { self.drop(); });
     this.connect();
   }
 
@@ -60,6 +60,20 @@
     this.timer = setTimeout(function () { self.timer = null; self.connect(); }, delay);
   };
 
+  // Offline: let the socket go. Browsers keep a socket open through a network change, often dead
+  // (or holding frames back), so "offline" would show until it timed out minutes later; back
+  // online, a fresh socket resumes from the last message held.
+  ReconnectingSocket.prototype.drop = function () {
+    if (this.stopped) return;
+    var ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.close();
+    }
+    this.schedule();
+  };
+
   ReconnectingSocket.prototype.retryNow = function () {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     if (!this.ws) { this.attempt = 0; this.connect(); }
@@ -80,14 +94,17 @@
   };
 
   // Re-fetch this page and swap every [data-live] region: the server renders, the page follows.
+  // A change announced while a fetch is under way may be missing from its answer (resolved then
+  // closed within a second): fetch once more after it.
   var refreshing = null;
+  var again = false;
   ReconnectingSocket.refreshLive = function () {
-    if (refreshing) return;
+    if (refreshing) { again = true; return; }
     refreshing = setTimeout(function () {
+      again = false;
       fetch(window.location.href, { credentials: "same-origin", headers: { "X-Live": "1" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
-          refreshing = null;
           if (!html) return;
           var doc = new DOMParser().parseFromString(html, "text/html");
           document.querySelectorAll("[data-live]").forEach(function (region) {
@@ -95,7 +112,11 @@
             if (fresh) region.replaceWith(fresh);
           });
         })
-        .catch(function () { refreshing = null; });
+        .catch(function () {})
+        .then(function () {
+          refreshing = null;
+          if (again) ReconnectingSocket.refreshLive();
+        });
     }, 300);
   };
 

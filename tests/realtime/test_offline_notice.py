@@ -1,0 +1,134 @@
+"""A participant who is not in the room hears of new messages by e-mail: one per quiet period
+(settings.OFFLINE_NOTICE_QUIET_MINUTES), never one per message, and none while they are in the room."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.core import mail
+from django.utils import timezone
+
+from consult import selectors
+from consult.models import Case, Professional, User
+from consult.services import messages as chat
+from realtime.models import OfflineNotice
+from tests.realtime.conftest import Connect, frames_until_quiet, hello, room_path, say
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DOCTOR_EMAIL = "wangfang@hospital.example"
+ALICE_EMAIL = "alice@village.example"
+
+
+@pytest.fixture
+def with_emails(alice: User, doctor: Professional) -> None:
+    alice.email = ALICE_EMAIL
+    alice.save(update_fields=["email"])
+    doctor.user.email = DOCTOR_EMAIL
+    doctor.user.language = "en"
+    doctor.user.save(update_fields=["email", "language"])
+
+
+def to(address: str) -> list[mail.EmailMessage]:
+    return [message for message in mail.outbox if message.to == [address]]
+
+
+@database_sync_to_async
+def move_last_notice_back(case: Case, user: User, minutes: int) -> None:
+    OfflineNotice.objects.filter(case=case, user=user).update(sent_at=timezone.now() - timedelta(minutes=minutes))
+
+
+@pytest.mark.asyncio
+async def test_it_emails_an_absent_participant_once_per_quiet_period(
+    connect: Connect, alice: User, doctor: Professional, case: Case, with_emails: None, mailoutbox: Any
+) -> None:
+    mine = await connect(alice, room_path(case.reference))
+    await hello(mine)
+    for n in range(3):
+        await say(mine, f"医生，第{n}条", f"quiet-{n}")
+
+    notices = to(DOCTOR_EMAIL)
+    assert len(notices) == 1
+    assert notices[0].subject == f"New message on your case {case.reference}"  # in the doctor's language
+    assert case.reference in notices[0].body
+    assert to(ALICE_EMAIL) == []  # the sender is in the room
+
+    await move_last_notice_back(case, doctor.user, minutes=29)  # still inside the 30 quiet minutes
+    await say(mine, "还在等。", "quiet-3")
+    assert len(to(DOCTOR_EMAIL)) == 1
+
+    await move_last_notice_back(case, doctor.user, minutes=31)
+    await say(mine, "过了半小时了。", "quiet-4")
+    await say(mine, "再补充一句。", "quiet-5")
+    assert len(to(DOCTOR_EMAIL)) == 2
+
+
+@pytest.mark.asyncio
+async def test_it_does_not_email_a_participant_who_is_in_the_room(
+    connect: Connect, alice: User, doctor: Professional, case: Case, with_emails: None, mailoutbox: Any
+) -> None:
+    mine = await connect(alice, room_path(case.reference))
+    theirs = await connect(doctor.user, room_path(case.reference))
+    for comm in (mine, theirs):
+        await hello(comm)
+    await say(mine, "医生您好", "here-1")
+    await say(theirs, "您好，请讲。", "here-2")
+    await say(mine, "咳嗽两周了。", "here-3")
+    await frames_until_quiet(theirs)
+    assert mailoutbox == []
+
+    await theirs.disconnect()  # the doctor leaves: now they are told
+    await say(mine, "您还在吗？", "here-4")
+    assert len(to(DOCTOR_EMAIL)) == 1
+    assert to(ALICE_EMAIL) == []
+
+
+@pytest.mark.asyncio
+async def test_it_does_not_email_a_participant_without_an_address(
+    connect: Connect, alice: User, doctor: Professional, case: Case, mailoutbox: Any
+) -> None:
+    mine = await connect(alice, room_path(case.reference))
+    await hello(mine)
+    await say(mine, "医生您好", "no-address")
+    assert mailoutbox == []
+
+
+@pytest.mark.asyncio
+async def test_it_does_not_email_again_for_a_retried_message(
+    connect: Connect, alice: User, doctor: Professional, case: Case, with_emails: None, mailoutbox: Any
+) -> None:
+    mine = await connect(alice, room_path(case.reference))
+    await hello(mine)
+    await say(mine, "医生您好", "retried")
+    await move_last_notice_back(case, doctor.user, minutes=60)
+    await say(mine, "医生您好", "retried")  # the same message sent again: nothing new to tell
+    assert len(to(DOCTOR_EMAIL)) == 1
+
+
+def test_it_emails_again_once_the_configured_quiet_period_has_passed(
+    alice: User, doctor: Professional, case: Case, with_emails: None, mailoutbox: Any, settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.OFFLINE_NOTICE_QUIET_MINUTES = 5
+    room_case = selectors.case_get_for_user(user=alice, reference=case.reference)
+    start = timezone.now()
+
+    def post_at(minutes: float, n: int) -> None:
+        monkeypatch.setattr(timezone, "now", lambda: start + timedelta(minutes=minutes))
+        message, _created = chat.message_post(case=room_case, sender=alice, body=f"第{n}条", client_id=f"clock-{n}")
+        chat.notify_offline(message=message)
+
+    post_at(0, 0)
+    post_at(2, 1)
+    post_at(4.9, 2)
+    assert len(to(DOCTOR_EMAIL)) == 1
+    post_at(5.1, 3)  # 5 minutes after the first e-mail
+    assert len(to(DOCTOR_EMAIL)) == 2
+    post_at(9, 4)
+    assert len(to(DOCTOR_EMAIL)) == 2
+    post_at(10.2, 5)
+    assert len(to(DOCTOR_EMAIL)) == 3
+    assert to(ALICE_EMAIL) == []  # the sender is never told of their own message
