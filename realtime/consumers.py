@@ -8,6 +8,7 @@ event on that socket only; nothing a client sends can crash the consumer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -70,7 +71,12 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         try:
-            await database_sync_to_async(chat.connection_close)(case=self.case, channel_name=self.channel_name)
+            online = await database_sync_to_async(chat.connection_close)(case=self.case, channel_name=self.channel_name)
+            # Announced from here, bounded: during a shutdown the layer may never answer.
+            await asyncio.wait_for(
+                self.channel_layer.group_send(case_group(self.case.pk), {"type": "case.presence", "online": online}),
+                timeout=2,
+            )
         except Exception:
             logger.exception("could not record the end of a connection")
 

@@ -82,6 +82,8 @@ class Daphne:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        # The log matters only while a test fails (the e2e artifacts copy it before teardown).
+        self.log.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from drf_spectacular.openapi import AutoSchema
 
 # Every operation can answer with the one error shape; documenting it keeps clients (and the
 # schema tests) honest about what they may receive. 405: /cases/{reference}/ also matches
-# /cases/legal/ and /cases/medical/, which only take POST.
-ERROR_CODES = ("400", "401", "403", "404", "405", "409", "422", "429", "503")
+# /cases/legal/ and /cases/medical/, which only take POST; 415: a body the parsers cannot read
+# (a broken multipart boundary).
+ERROR_CODES = ("400", "401", "403", "404", "405", "409", "415", "422", "429", "503")
 
 
 class ConsultAutoSchema(AutoSchema):

@@ -196,11 +196,13 @@ def connection_touch(*, channel_name: str) -> None:
     Connection.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
 
 
-def connection_close(*, case: Case, channel_name: str) -> None:
+def connection_close(*, case: Case, channel_name: str) -> list[dict[str, Any]]:
+    """Forget a closed socket; returns who is still online, for the caller to announce (a socket
+    closing while the server shuts down must not wait on a broadcast from a worker thread)."""
     from realtime.models import Connection
 
     Connection.objects.filter(channel_name=channel_name).delete()
-    _announce_presence(case)
+    return online_users(case)
 
 
 def notify_offline(*, message: Message) -> int:
