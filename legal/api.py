@@ -58,10 +58,7 @@ class LegalCaseCreateView(APIView):
         code = str(s.fields_of(request.data).get("skill", ""))
         skill = Skill.objects.filter(code=code, kind=Kind.LEGAL, is_active=True).first()
         cleaned = s.validate_with(LegalIntakeForm, request.data, replace={"skill": skill.pk if skill else ""})
-        fields = {k: v for k, v in cleaned.items() if k in services.INTAKE_FIELDS}
-        case, _problems = services.legal_case_submit(
-            resident=user, skill=cleaned["skill"], share_consent=cleaned["share_consent"], **fields
-        )
+        case, _problems = services.legal_case_from_form(resident=user, data=cleaned)
         return _detail(request, case, 201)
 
 

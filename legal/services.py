@@ -133,6 +133,21 @@ def legal_case_submit(
     return case, problems
 
 
+def legal_case_from_form(
+    *, resident: User, data: dict[str, Any], staged: list[Staged] | None = None, source_place: str = ""
+) -> tuple[Case, list[str]]:
+    """Open a case from the intake form's cleaned data: the page and the API both come here."""
+    fields = {k: v for k, v in data.items() if k in INTAKE_FIELDS}
+    return legal_case_submit(
+        resident=resident,
+        skill=data["skill"],
+        share_consent=data["share_consent"],
+        staged=staged,
+        source_place=source_place,
+        **fields,
+    )
+
+
 def _require_legal(case: Case) -> None:
     if case.kind != Kind.LEGAL:
         raise CaseError(_("This is not a labour dispute."), code="wrong_kind")

@@ -51,11 +51,7 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     form = LegalIntakeForm(request.POST or None, initial={"skill": skill})
 
     def submit(data: dict[str, Any], staged: list[intake.Staged], place: str) -> tuple[Case, list[str]]:
-        fields = {k: v for k, v in data.items() if k in services.INTAKE_FIELDS}
-        return services.legal_case_submit(
-            resident=user, skill=data["skill"], share_consent=data["share_consent"], staged=staged,
-            source_place=place, **fields,
-        )
+        return services.legal_case_from_form(resident=user, data=data, staged=staged, source_place=place)
 
     response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
     if response is not None:

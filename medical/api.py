@@ -52,8 +52,7 @@ class MedicalCaseCreateView(APIView):
         code = str(s.fields_of(request.data).get("skill", ""))
         skill = Skill.objects.filter(code=code, kind=Kind.MEDICAL, is_active=True).first()
         cleaned = s.validate_with(MedicalIntakeForm, request.data, replace={"skill": skill.pk if skill else ""})
-        fields = {k: v for k, v in cleaned.items() if k not in ("skill", "materials_later")}
-        case, _problems = services.medical_case_submit(resident=user, skill=cleaned["skill"], **fields)
+        case, _problems = services.medical_case_from_form(resident=user, data=cleaned)
         return _detail(request, case, 201)
 
 

@@ -17,8 +17,14 @@ from medical.models import ConsultationNote, HomeVisit, MedicalIntake, VisitStat
 
 ELDERLY_AGE = 65
 NOTE_FIELDS = (
-    "findings", "impression", "advice", "recommended_tests", "urgency", "follow_up_date",
-    "referral_hospital", "referral_department",
+    "findings",
+    "impression",
+    "advice",
+    "recommended_tests",
+    "urgency",
+    "follow_up_date",
+    "referral_hospital",
+    "referral_department",
 )
 
 
@@ -62,15 +68,34 @@ def medical_case_submit(
             resident=resident, skill=skill, description=complaint, priority=priority, source_place=source_place
         )
         intake = MedicalIntake(
-            case=case, on_behalf=on_behalf, relationship=relationship if on_behalf else "",
-            patient_name=(patient_name if on_behalf else "") or resident.name, patient_age=patient_age,
-            patient_sex=patient_sex, complaint=complaint, since_when=since_when, conditions=conditions,
-            medicines=medicines, allergies=allergies, urgent_signs=urgent_signs, health_consent_at=timezone.now(),
+            case=case,
+            on_behalf=on_behalf,
+            relationship=relationship if on_behalf else "",
+            patient_name=(patient_name if on_behalf else "") or resident.name,
+            patient_age=patient_age,
+            patient_sex=patient_sex,
+            complaint=complaint,
+            since_when=since_when,
+            conditions=conditions,
+            medicines=medicines,
+            allergies=allergies,
+            urgent_signs=urgent_signs,
+            health_consent_at=timezone.now(),
         )
         intake.full_clean(exclude=["case"])
         intake.save()
     problems = core.documents_adopt_staged(case=case, uploader=resident, staged=staged or [])
     return case, problems
+
+
+def medical_case_from_form(
+    *, resident: User, data: dict[str, Any], staged: list[Staged] | None = None, source_place: str = ""
+) -> tuple[Case, list[str]]:
+    """Open a case from the intake form's cleaned data: the page and the API both come here."""
+    fields = {k: v for k, v in data.items() if k not in ("skill", "materials_later")}
+    return medical_case_submit(
+        resident=resident, skill=data["skill"], staged=staged, source_place=source_place, **fields
+    )
 
 
 def _require_medical(case: Case) -> None:
@@ -107,7 +132,10 @@ def note_save(*, case: Case, professional: Professional, **fields: Any) -> Consu
     note.full_clean(exclude=["case", "author"])
     note.save()
     core.record_event(
-        case, Verb.NOTE_SAVED, professional.user, version=note.version,
+        case,
+        Verb.NOTE_SAVED,
+        professional.user,
+        version=note.version,
         **{name: _as_text(getattr(note, name)) for name in NOTE_FIELDS},
     )
     return note

@@ -34,10 +34,7 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     form = MedicalIntakeForm(request.POST or None, initial={"skill": skill})
 
     def submit(data: dict[str, Any], staged: list[intake.Staged], place: str) -> tuple[Case, list[str]]:
-        fields = {k: v for k, v in data.items() if k not in ("skill", "materials_later")}
-        return services.medical_case_submit(
-            resident=user, skill=data["skill"], staged=staged, source_place=place, **fields
-        )
+        return services.medical_case_from_form(resident=user, data=data, staged=staged, source_place=place)
 
     response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
     if response is not None:

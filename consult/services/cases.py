@@ -160,9 +160,14 @@ def case_submit(
     return case
 
 
-def _require_assignee(case: Case, professional: Professional) -> None:
-    if case.assignee_id != professional.pk:
-        raise CaseError(_("Only the professional the case is assigned to can do this."))
+def _require_assignee(locked: Case, seen: Case, professional: Professional) -> None:
+    """`locked` is the row as it is now, `seen` as the caller read it. Assigned to the caller when
+    read but not any more: someone changed it meanwhile (a conflict, not a refusal)."""
+    if locked.assignee_id == professional.pk:
+        return
+    if seen.assignee_id == professional.pk:
+        raise CaseConflict()
+    raise CaseError(_("Only the professional the case is assigned to can do this."))
 
 
 def _reload_locked(case: Case) -> Case:
@@ -211,8 +216,9 @@ def case_claim_next(*, professional: Professional) -> Case | None:
 
 @transaction.atomic
 def case_accept(*, case: Case, professional: Professional) -> Case:
-    case = _reload_locked(case)
-    _require_assignee(case, professional)
+    locked = _reload_locked(case)
+    _require_assignee(locked, case, professional)
+    case = locked
     _transition(case, Status.ACTIVE, actor=professional.user, verb=Verb.ACCEPTED)
     return case
 
@@ -228,8 +234,9 @@ def _put_back(case: Case, professional: Professional, *, verb: str, actor: User 
 
 @transaction.atomic
 def case_decline(*, case: Case, professional: Professional, reason: str = "") -> Case:
-    case = _reload_locked(case)
-    _require_assignee(case, professional)
+    locked = _reload_locked(case)
+    _require_assignee(locked, case, professional)
+    case = locked
     if case.status != Status.ASSIGNED:
         raise InvalidTransition(case.status, Status.WAITING)
     _put_back(case, professional, verb=Verb.DECLINED, actor=professional.user, reason=reason)
@@ -263,8 +270,9 @@ def case_reassign(*, case: Case, coordinator: User, professional: Professional) 
 
 @transaction.atomic
 def case_resolve(*, case: Case, professional: Professional) -> Case:
-    case = _reload_locked(case)
-    _require_assignee(case, professional)
+    locked = _reload_locked(case)
+    _require_assignee(locked, case, professional)
+    case = locked
     domain = domain_of(case)
     blocker = domain.resolve_blocker(case) if domain else None
     if blocker:
