@@ -10,6 +10,7 @@ Withdrawn cases are left out of every figure: they were never handled.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -240,12 +241,14 @@ def compute(filters: Filters | None = None) -> Figures:
 
 
 def public_figures() -> Figures:
-    """The public page's figures, cached briefly: everyone sees the same numbers for a while."""
-    cached: Figures | None = cache.get("figures:public")
-    if cached is None:
-        cached = compute()
+    """The public page's figures, cached briefly: everyone sees the same numbers for a while.
+    The age is kept with the figures, so the window is the same whatever cache holds them."""
+    cached: tuple[float, Figures] | None = cache.get("figures:public")
+    now = time.time()
+    if cached is None or now - cached[0] >= PUBLIC_CACHE_SECONDS:
+        cached = (now, compute())
         cache.set("figures:public", cached, PUBLIC_CACHE_SECONDS)
-    return cached
+    return cached[1]
 
 
 def _fmt(value: Any) -> str:

@@ -4,6 +4,7 @@ the rating, QR posters, public figures, the coordinator report and its CSV expor
 from __future__ import annotations
 
 import csv
+import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,14 +30,15 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _track_allowed(request: HttpRequest) -> bool:
-    """At most TRACK_ATTEMPTS lookups per address per window: guessing references is slow."""
+    """At most TRACK_ATTEMPTS lookups per address per window: guessing references is slow. The
+    window's start is kept with the count, so it is the same whatever cache holds it."""
     key = f"track:{_client_ip(request)}"
-    cache.add(key, 0, TRACK_WINDOW_SECONDS)
-    try:
-        attempts = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, TRACK_WINDOW_SECONDS)
-        attempts = 1
+    now = time.time()
+    started, attempts = cache.get(key) or (now, 0)
+    if now - started >= TRACK_WINDOW_SECONDS:
+        started, attempts = now, 0
+    attempts += 1
+    cache.set(key, (started, attempts), TRACK_WINDOW_SECONDS)
     return attempts <= TRACK_ATTEMPTS
 
 
