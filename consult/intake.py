@@ -17,12 +17,13 @@ from django import forms
 from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from consult import files
 from consult.errors import CaseError
-from consult.models import Case, DocumentKind, User
+from consult.models import Case, DocumentKind, Skill, User
 
 SALT = "consult.intake.staged"
 STAGING_MAX_AGE = 60 * 60 * 24
@@ -93,8 +94,8 @@ def read_staged(staged: Staged) -> io.BytesIO:
         return io.BytesIO(handle.read())
 
 
-# submit(cleaned data, parked files, place of the poster the resident scanned)
-Submit = Callable[[dict[str, Any], list[Staged], str], tuple[Case, list[str]]]
+# open_case(resident=..., data=cleaned data, staged=parked files, source_place=poster's place)
+OpenCase = Callable[..., tuple[Case, list[str]]]
 
 
 def poster_place(request: HttpRequest) -> str:
@@ -102,15 +103,40 @@ def poster_place(request: HttpRequest) -> str:
     return " ".join(request.GET.get("place", "").split())[:100]
 
 
-def handle(
-    request: HttpRequest, user: User, form: forms.Form, kinds: list[str], submit: Submit
-) -> tuple[HttpResponse | None, IntakeFiles]:
-    """The intake flow both domains share. The form has a `skill` and a `materials_later` field;
-    `submit` opens the case from the cleaned data and the parked files.
+def page(
+    request: HttpRequest,
+    skill: Skill,
+    *,
+    form_class: type[forms.Form],
+    kinds: list[str],
+    open_case: OpenCase,
+    template: str,
+) -> HttpResponse:
+    """The intake page both domains share: the form (with a `skill` and a `materials_later`
+    field), documents by kind, and the case opened by `open_case` once all is well."""
+    assert isinstance(request.user, User)
+    form = form_class(request.POST or None, initial={"skill": skill})
+    response, parked = _handle(request, request.user, form, kinds, open_case)
+    if response is not None:
+        return response
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "skill": skill,
+            "skills": Skill.objects.filter(kind=skill.kind, is_active=True),
+            "kinds": [(k, DocumentKind(k).label) for k in kinds],
+            "parked": parked,
+        },
+    )
 
-    Returns the response to send when the case was opened (else None: show the form again) and
-    the files parked so far, for the page.
-    """
+
+def _handle(
+    request: HttpRequest, user: User, form: forms.Form, kinds: list[str], open_case: OpenCase
+) -> tuple[HttpResponse | None, IntakeFiles]:
+    """Returns the response to send when the case was opened (else None: show the form again)
+    and the files parked so far, for the page."""
     if request.method != "POST":
         return None, IntakeFiles()
     parked = collect(request, user, kinds)
@@ -125,7 +151,9 @@ def handle(
     if not form.is_valid() or parked.errors:
         return None, parked
     try:
-        case, problems = submit(form.cleaned_data, parked.staged, poster_place(request))
+        case, problems = open_case(
+            resident=user, data=form.cleaned_data, staged=parked.staged, source_place=poster_place(request)
+        )
     except CaseError as error:
         for message in error.messages:
             messages.error(request, message)

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
@@ -47,25 +47,13 @@ def _user(request: HttpRequest) -> User:
 
 def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     """The labour-dispute intake: facts, amounts, evidence by kind, consent to share with the employer."""
-    user = _user(request)
-    form = LegalIntakeForm(request.POST or None, initial={"skill": skill})
-
-    def submit(data: dict[str, Any], staged: list[intake.Staged], place: str) -> tuple[Case, list[str]]:
-        return services.legal_case_from_form(resident=user, data=data, staged=staged, source_place=place)
-
-    response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
-    if response is not None:
-        return response
-    return render(
+    return intake.page(
         request,
-        "legal/intake.html",
-        {
-            "form": form,
-            "skill": skill,
-            "skills": Skill.objects.filter(kind=skill.kind, is_active=True),
-            "kinds": [(k, DocumentKind(k).label) for k in INTAKE_KINDS],
-            "parked": parked,
-        },
+        skill,
+        form_class=LegalIntakeForm,
+        kinds=INTAKE_KINDS,
+        open_case=services.legal_case_from_form,
+        template="legal/intake.html",
     )
 
 
@@ -134,9 +122,7 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
         # label names its own field.
         "contact_form": ContactForm(auto_id="id_contact_%s") if recording else None,
         "session_form": SessionForm(auto_id="id_session_%s") if recording else None,
-        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome), auto_id="id_outcome_%s")
-        if recording
-        else None,
+        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome), auto_id="id_outcome_%s") if recording else None,
         "payment_form": PaymentForm(auto_id="id_payment_%s")
         if (is_assignee or user.is_coordinator) and outcome is not None
         else None,
@@ -186,6 +172,7 @@ ACTIONS: dict[str, tuple[type[forms.Form], Action, str]] = {
         gettext_noop("The hours are recorded."),
     ),
 }
+
 
 @require_POST
 @login_required

@@ -19,7 +19,10 @@ from medical.forms import ConsultationNoteForm, HomeVisitRequestForm, HomeVisitS
 from medical.models import ConsultationNote, HomeVisit, MedicalIntake, VisitStatus
 
 INTAKE_KINDS: list[str] = [
-    DocumentKind.EXAM_REPORT, DocumentKind.IMAGING, DocumentKind.PRESCRIPTION, DocumentKind.OTHER,
+    DocumentKind.EXAM_REPORT,
+    DocumentKind.IMAGING,
+    DocumentKind.PRESCRIPTION,
+    DocumentKind.OTHER,
 ]
 
 
@@ -30,25 +33,13 @@ def _user(request: HttpRequest) -> User:
 
 def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     """The medical intake: one page, documents by kind, nothing lost when it comes back with errors."""
-    user = _user(request)
-    form = MedicalIntakeForm(request.POST or None, initial={"skill": skill})
-
-    def submit(data: dict[str, Any], staged: list[intake.Staged], place: str) -> tuple[Case, list[str]]:
-        return services.medical_case_from_form(resident=user, data=data, staged=staged, source_place=place)
-
-    response, parked = intake.handle(request, user, form, INTAKE_KINDS, submit)
-    if response is not None:
-        return response
-    return render(
+    return intake.page(
         request,
-        "medical/intake.html",
-        {
-            "form": form,
-            "skill": skill,
-            "skills": Skill.objects.filter(kind=skill.kind, is_active=True),
-            "kinds": [(k, DocumentKind(k).label) for k in INTAKE_KINDS],
-            "parked": parked,
-        },
+        skill,
+        form_class=MedicalIntakeForm,
+        kinds=INTAKE_KINDS,
+        open_case=services.medical_case_from_form,
+        template="medical/intake.html",
     )
 
 
@@ -113,7 +104,8 @@ def note_edit(request: HttpRequest, reference: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.note_save(
-                case=case, professional=case.assignee,
+                case=case,
+                professional=case.assignee,
                 **{name: form.cleaned_data[name] for name in services.NOTE_FIELDS},
             )
         except CaseError as error:
