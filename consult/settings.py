@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A lost database or Redis answers 503 in the request's language (after LocaleMiddleware).
+    "consult.outage.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "consult.urls"

@@ -6,6 +6,9 @@ from django.urls import include, path, re_path
 
 from consult import public_views, views
 
+# Translated, and a 503 when the exception was an outage; renders without the database.
+handler500 = "consult.outage.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/signup/", views.signup, name="signup"),

@@ -17,8 +17,12 @@ from consult.errors import CaseConflict, CaseError, InvalidTransition
 from consult.files import StorageUnavailable, UploadRefused
 
 
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
+
+
 def error_response(code: str, message: str, http_status: int, fields: dict[str, list[str]] | None = None) -> Response:
-    return Response({"error": {"code": code, "message": str(message), "fields": fields or {}}}, status=http_status)
+    return Response(error_body(code, message, fields), status=http_status)
 
 
 def _fields(detail: Any) -> dict[str, list[str]]:
