@@ -308,6 +308,14 @@ class Case(models.Model):
         indexes = [
             # The queue: a case that was declined or timed out keeps its place (submission time).
             models.Index(fields=["status", "skill", "-priority", "submitted_at"], name="case_queue_idx"),
+            # "Take the next case": the waiting cases of a kind in claim order, so a claimer reads
+            # the line from its head and stops at the first case in its skills that nobody holds,
+            # instead of sorting every waiting case on each claim. Partial: only the line itself.
+            models.Index(
+                fields=["kind", "-priority", "submitted_at", "id"],
+                condition=models.Q(status="waiting"),
+                name="case_claim_idx",
+            ),
             models.Index(fields=["assignee", "status"], name="case_load_idx"),
         ]
 
