@@ -185,6 +185,11 @@ def main() -> None:
     baseline = timed(lambda: render_to_string("pdf/medical_summary.html", context), 3)
     row("summary PDF (WeasyPrint, CJK font)", subject, baseline, "rendering the HTML only")
 
+    # 6. The staff pages and the public figures at 100,000 cases, against the home page (bench/pages.py).
+    from bench.pages import pages
+
+    pages()
+
 
 if __name__ == "__main__":
     main()

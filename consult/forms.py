@@ -94,6 +94,12 @@ class CaseSubmitForm(forms.Form):
         return Priority.ELDERLY if self.cleaned_data.get("elderly") else Priority.NORMAL
 
 
+class ChatHistoryForm(forms.Form):
+    """Which page of earlier chat messages: those numbered below `before` (none: the newest)."""
+
+    before = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)
 

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +20,7 @@ from consult.models import (
     Case,
     CaseEvent,
     Kind,
+    Message,
     Professional,
     Rating,
     Skill,
@@ -78,6 +80,30 @@ def _summary_ready(case: Case) -> bool:
 
 def case_timeline(case: Case) -> QuerySet[CaseEvent]:
     return case.events.select_related("actor")
+
+
+# The case page shows this many of the newest chat messages; earlier ones load on demand.
+CHAT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class ChatPage:
+    messages: list[Message]  # oldest first, as the chat shows them
+    has_earlier: bool
+
+    @property
+    def first_seq(self) -> int | None:
+        return self.messages[0].seq if self.messages else None
+
+
+def chat_page(*, case: Case, before: int | None = None, size: int = CHAT_PAGE) -> ChatPage:
+    """The newest `size` messages of `case` (of those numbered below `before`, when given), and
+    whether earlier ones exist. The caller has checked access (`case_get_for_user`)."""
+    messages = Message.objects.filter(case=case).select_related("sender", "document").order_by("-seq")
+    if before is not None:
+        messages = messages.filter(seq__lt=before)
+    newest = list(messages[: size + 1])
+    return ChatPage(messages=newest[:size][::-1], has_earlier=len(newest) > size)
 
 
 def cases_of_resident(user: User) -> list[Case]:
@@ -201,17 +227,36 @@ class SkillRow:
     professionals: Sequence[Professional]
 
 
+def _open_load() -> Subquery:
+    """A professional's open cases (the load against capacity), counted through the (assignee,
+    status) index for each professional: never a join over all their past cases."""
+    return Subquery(
+        Case.objects.filter(assignee=OuterRef("pk"), status__in=LOAD_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("pk"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+
+
 def coordinator_dashboard() -> list[SkillRow]:
     """Per service: how many wait, since when, and who is on duty with what load."""
-    skills = Skill.objects.annotate(
-        waiting=Count("cases", filter=Q(cases__status=Status.WAITING)),
-        oldest_waiting_at=Min("cases__submitted_at", filter=Q(cases__status=Status.WAITING)),
-    ).prefetch_related(
+    # Only the waiting cases are read (the queue index starts with the status): the count stays
+    # the size of the queues, not of the history.
+    waiting = {
+        row["skill"]: row
+        for row in Case.objects.filter(status=Status.WAITING)
+        .order_by()
+        .values("skill")
+        .annotate(n=Count("pk"), oldest=Min("submitted_at"))
+    }
+    skills = Skill.objects.prefetch_related(
         Prefetch(
             "professionals",
             queryset=Professional.objects.filter(on_duty=True)
             .select_related("user")
-            .annotate(load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES)))
+            .annotate(load=Coalesce(_open_load(), 0))
             .order_by("user__name"),
             to_attr="on_duty_professionals",
         )
@@ -219,8 +264,8 @@ def coordinator_dashboard() -> list[SkillRow]:
     return [
         SkillRow(
             skill=skill,
-            waiting=skill.waiting,
-            oldest_waiting_at=skill.oldest_waiting_at,
+            waiting=waiting.get(skill.pk, {}).get("n", 0),
+            oldest_waiting_at=waiting.get(skill.pk, {}).get("oldest"),
             professionals=skill.on_duty_professionals,
         )
         for skill in skills
@@ -228,13 +273,17 @@ def coordinator_dashboard() -> list[SkillRow]:
 
 
 def reassign_candidates(case: Case) -> QuerySet[Professional]:
+    # Subqueries per professional rather than joins: joining cases and skills multiplied the rows
+    # by every case each professional ever had, then counted them distinct.
     return (
         Professional.objects.filter(kind=case.kind, user__is_active=True)
         .exclude(pk=case.assignee_id or 0)
         .select_related("user")
         .annotate(
-            load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES), distinct=True),
-            has_skill=Count("skills", filter=Q(skills=case.skill), distinct=True),
+            load=Coalesce(_open_load(), 0),
+            has_skill=Exists(
+                Professional.skills.through.objects.filter(professional=OuterRef("pk"), skill=case.skill_id)
+            ),
         )
         .order_by("-has_skill", "load", "user__name")
     )

@@ -27,6 +27,7 @@ urlpatterns = [
     path("services/<slug:skill_code>/new/", views.case_new, name="case_new"),
     path("cases/", views.my_cases, name="my_cases"),
     path("cases/<str:reference>/", views.case_detail, name="case_detail"),
+    path("cases/<str:reference>/messages/", views.chat_history, name="chat_history"),
     path("cases/<str:reference>/documents/", views.document_upload, name="document_upload"),
     path(
         "cases/<str:reference>/documents/<int:document_id>/",

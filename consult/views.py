@@ -26,6 +26,7 @@ from consult.errors import CaseError
 from consult.files import StorageUnavailable, UploadRefused
 from consult.forms import (
     CaseSubmitForm,
+    ChatHistoryForm,
     DocumentKindForm,
     OnDutyForm,
     PhoneLoginForm,
@@ -165,7 +166,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "can_upload": services.can_upload(case, user),
             "kind_form": DocumentKindForm(kind=case.kind),
             "domain_template": domain.case_template if domain else None,
-            "chat_messages": case.messages.select_related("sender", "document").order_by("seq"),
+            "chat": selectors.chat_page(case=case),
             "can_chat": case.status not in (Status.CLOSED, Status.WITHDRAWN),
             "rating_form": RatingForm() if selectors.wants_rating(case, user) else None,
             "can_request_summary": domain is not None and "summary" in actions,
@@ -173,6 +174,22 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "reassign_form": ReassignForm(case=case) if "reassign" in actions else None,
         },
     )
+
+
+@require_GET
+@login_required
+def chat_history(request: HttpRequest, reference: str) -> JsonResponse:
+    """Earlier messages of the case page's chat, a page at a time, rendered as the page renders
+    them: {"html": the <li> items oldest first, "before": the number to ask below next, "more"}."""
+    user = _user(request)
+    case = selectors.case_get_for_user(user=user, reference=reference)
+    form = ChatHistoryForm(request.GET)
+    if not form.is_valid():
+        message = _("Could not load earlier messages: the request was not understood.")
+        return JsonResponse({"error": message}, status=400)
+    page = selectors.chat_page(case=case, before=form.cleaned_data["before"])
+    html = render_to_string("consult/_chat_messages.html", {"case": case, "chat": page, "user": user}, request)
+    return JsonResponse({"html": html, "before": page.first_seq, "more": page.has_earlier})
 
 
 def _run_action(request: HttpRequest, case: Case, action: str) -> Case:
