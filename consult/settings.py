@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -154,11 +155,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REDIS_URL = env_str("REDIS_URL")
+# Timeouts that fit each other: connecting gives up after REDIS_CONNECT_TIMEOUT, a command after
+# REDIS_SOCKET_TIMEOUT (the pub/sub layer never blocks on the server, so an idle subscriber never
+# reaches it); an idle pooled connection is PINGed before reuse after REDIS_HEALTH_CHECK seconds, so
+# a connection a restarted Redis dropped is replaced instead of failing the next command.
+REDIS_OPTIONS = {
+    "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", 2),
+    "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", 5),
+    "socket_keepalive": True,
+    "health_check_interval": env_int("REDIS_HEALTH_CHECK", 15),
+    "retry_on_timeout": True,
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "consult")},
+            # channels_redis's pub/sub layer, telling consumers when Redis comes back (realtime/layers.py).
+            "BACKEND": "realtime.layers.ResyncingPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **REDIS_OPTIONS}],
+                "prefix": env_str("CHANNELS_PREFIX", "consult"),
+            },
         }
     }
 else:
@@ -172,6 +188,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CHANNELS_PREFIX", "consult"),
+            "OPTIONS": dict(REDIS_OPTIONS),
         }
     }
 else:
@@ -234,6 +251,23 @@ AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 DOWNLOAD_URL_SECONDS = env_int("DOWNLOAD_URL_SECONDS", 300)
 if DOWNLOAD_URL_SECONDS > 300:
     raise ImproperlyConfigured("DOWNLOAD_URL_SECONDS must be at most 300 (5 minutes)")
+# Every S3 call gives up after a few seconds: botocore's defaults (60 s per connect and per read,
+# with retries) held a request for 3 minutes on a hung endpoint. A file store that does not answer
+# is then reported as down ("try again in a few minutes") instead of a page that never loads.
+S3_CONNECT_TIMEOUT = env_int("AWS_S3_CONNECT_TIMEOUT", 3)
+S3_READ_TIMEOUT = env_int("AWS_S3_READ_TIMEOUT", 5)
+S3_MAX_ATTEMPTS = env_int("AWS_S3_MAX_ATTEMPTS", 2)
+if min(S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT, S3_MAX_ATTEMPTS) < 1:
+    raise ImproperlyConfigured("AWS_S3_CONNECT_TIMEOUT, AWS_S3_READ_TIMEOUT and AWS_S3_MAX_ATTEMPTS must be at least 1")
+# Given as django-storages' client_config, it replaces the client options storages would build:
+# the signature version is set here.
+S3_CLIENT_CONFIG = BotoConfig(
+    signature_version="s3v4",
+    connect_timeout=S3_CONNECT_TIMEOUT,
+    read_timeout=S3_READ_TIMEOUT,
+    # total_max_attempts counts the first try (botocore's max_attempts would not).
+    retries={"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+)
 if AWS_STORAGE_BUCKET_NAME:
     _s3 = {
         "AWS_S3_REGION_NAME": env_str("AWS_S3_REGION_NAME"),
@@ -258,6 +292,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "file_overwrite": False,
             "object_parameters": {"ServerSideEncryption": env_str("AWS_S3_SSE", "AES256")},
             "signature_version": "s3v4",
+            "client_config": S3_CLIENT_CONFIG,
         },
     }
 else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections import deque
 from datetime import timedelta
@@ -18,28 +19,59 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import DatabaseError
 from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from consult import selectors
 from consult.errors import CaseError
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Professional, Status, User
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
-from realtime.events import DASHBOARD_GROUP, case_group, queue_group, user_group
+from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
 
 logger = logging.getLogger(__name__)
 
 RATE_LIMIT_MESSAGES = 20
 RATE_LIMIT_SECONDS = 10.0
+# Every frame, whatever its type, counts against this (a page sends a few a minute: ping, read,
+# typing, hello on reconnect); past it frames are refused, not worked on.
+RATE_LIMIT_FRAMES = 60
 TYPING_EVERY_SECONDS = 2.0
+# What a client should wait before sending again after a passing fault (database, layer).
+RETRY_AFTER_SECONDS = 2.0
 # A body at the limit must fit however a client encodes it: JSON encoders that escape non-ASCII
 # write a Chinese character as \uXXXX (6 characters) and an emoji as a surrogate pair (12).
 MAX_FRAME_CHARS = 12 * MESSAGE_MAX_LENGTH + 1_000
 # Close codes (4000-4999 are the application's own).
 CLOSE_ACCESS_LOST = 4403
 CLOSE_LOGGED_OUT = 4401
+
+
+class Window:
+    """At most `limit` events in any `seconds`: a sliding window of their times."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit, self.seconds = limit, seconds
+        self.times: deque[float] = deque()
+
+    def wait(self) -> float:
+        """0 if one more event fits now (and counts it), else the seconds until one would."""
+        now = time.monotonic()
+        while self.times and now - self.times[0] > self.seconds:
+            self.times.popleft()
+        if len(self.times) >= self.limit:
+            return self.seconds - (now - self.times[0])
+        self.times.append(now)
+        return 0.0
+
+
+def is_passing_fault(error: Exception) -> bool:
+    """A fault that a retry can get past: the database or Redis went away for a moment."""
+    return isinstance(error, (DatabaseError, RedisConnectionError, RedisTimeoutError, OSError, TimeoutError))
 
 
 class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
@@ -56,8 +88,10 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user = user
         self.language = user.language
-        self.sent_at: deque[float] = deque()
+        self.messages_window = Window(RATE_LIMIT_MESSAGES, RATE_LIMIT_SECONDS)
+        self.frames_window = Window(RATE_LIMIT_FRAMES, RATE_LIMIT_SECONDS)
         self.last_typing = 0.0
+        self.read_sent = 0
         self.groups_joined = [case_group(self.case.pk), queue_group(self.case.skill_id), user_group(user.pk)]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -108,25 +142,41 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
             "read": self.on_read,
             "ping": self.on_ping,
         }.get(str(content.get("type")))
+        frame_type = str(content.get("type"))
+        client_id = content.get("client_id") if frame_type == "message" else None
         if handler is None:
             await self.send_error("unknown_type", _("Unknown frame type."))
             return
         with translation.override(self.language):
+            wait = self.frames_window.wait()
+            if wait:
+                await self.send_error(
+                    "rate_limited", _("You are sending messages too fast. Please wait a moment."),
+                    answers=frame_type, client_id=client_id, retry_after=wait,
+                )
+                return
             try:
                 await handler(content)
             except CaseError as error:
                 await self.send_error(
-                    error.code or "refused", " ".join(error.messages), client_id=content.get("client_id")
+                    error.code or "refused", " ".join(error.messages), answers=frame_type, client_id=client_id
                 )
-            except Exception:
-                logger.exception("case room frame failed")
-                await self.send_error("server_error", _("Something went wrong. Please try again."))
+            except Exception as error:
+                if is_passing_fault(error):
+                    logger.warning("case room frame failed for a passing fault: %r", error)
+                    code, text = "unavailable", _("The service is busy for a moment. Your message will be sent again.")
+                else:
+                    logger.exception("case room frame failed")
+                    code, text = "server_error", _("Something went wrong. Please try again.")
+                await self.send_error(
+                    code, text, answers=frame_type, client_id=client_id, retry_after=RETRY_AFTER_SECONDS
+                )
 
     async def on_hello(self, content: dict[str, Any]) -> None:
         """(Re)connect: replay everything after the last sequence number the client holds."""
         last_seq = content.get("last_seq", 0)
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
-            await self.send_error("bad_field", _("last_seq must be a whole number."))
+            await self.send_error("bad_field", _("last_seq must be a whole number."), answers="hello")
             return
         while True:
             batch = await database_sync_to_async(chat.messages_after)(case=self.case, seq=last_seq)
@@ -141,22 +191,25 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
     async def on_message(self, content: dict[str, Any]) -> None:
         client_id, body, document_id = content.get("client_id"), content.get("body", ""), content.get("document_id")
         if not isinstance(client_id, str) or not client_id:
-            await self.send_error("missing_field", _("A message needs a client_id."))
+            await self.send_error("missing_field", _("A message needs a client_id."), answers="message")
             return
         if not isinstance(body, str) or (document_id is not None and not isinstance(document_id, int)):
-            await self.send_error("bad_field", _("The message fields have the wrong type."), client_id=client_id)
-            return
-        now = time.monotonic()
-        while self.sent_at and now - self.sent_at[0] > RATE_LIMIT_SECONDS:
-            self.sent_at.popleft()
-        if len(self.sent_at) >= RATE_LIMIT_MESSAGES:
             await self.send_error(
-                "rate_limited", _("You are sending messages too fast. Please wait a moment."), client_id=client_id
+                "bad_field", _("The message fields have the wrong type."), answers="message", client_id=client_id
             )
             return
-        self.sent_at.append(now)
-        message, _created = await database_sync_to_async(self.post)(client_id, body, document_id)
+        wait = self.messages_window.wait()
+        if wait:
+            await self.send_error(
+                "rate_limited", _("You are sending messages too fast. Please wait a moment."),
+                answers="message", client_id=client_id, retry_after=wait,
+            )
+            return
+        message, created = await database_sync_to_async(self.post)(client_id, body, document_id)
         await self.send_json({"type": "ack", "client_id": client_id, "seq": message.seq})
+        if created:
+            # After the acknowledgement, and not awaited: a slow mail server never holds up the chat.
+            run_in_background(database_sync_to_async(chat.notify_offline)(message=message), "offline notice")
 
     def post(self, client_id: str, body: str, document_id: int | None) -> tuple[Message, bool]:
         document = None
@@ -164,12 +217,7 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
             document = Document.objects.filter(case=self.case, pk=document_id).first()
             if document is None:
                 raise CaseError(_("That document is not on this case."), code="document")
-        message, created = chat.message_post(
-            case=self.case, sender=self.user, body=body, client_id=client_id, document=document
-        )
-        if created:
-            chat.notify_offline(message=message)
-        return message, created
+        return chat.message_post(case=self.case, sender=self.user, body=body, client_id=client_id, document=document)
 
     async def on_typing(self, content: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -184,18 +232,30 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
     async def on_read(self, content: dict[str, Any]) -> None:
         seq = content.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            await self.send_error("bad_field", _("seq must be a whole number."))
+            await self.send_error("bad_field", _("seq must be a whole number."), answers="read")
             return
-        await database_sync_to_async(chat.read_mark)(case=self.case, user=self.user, seq=seq)
+        if seq <= self.read_sent:
+            return  # nothing new read: no write, no broadcast
+        self.read_sent = await database_sync_to_async(chat.read_mark)(case=self.case, user=self.user, seq=seq)
 
     async def on_ping(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(chat.connection_touch)(channel_name=self.channel_name)
-        await self.send_json({"type": "pong"})
+        """Keeps the presence row fresh, and says how far the chat goes: a client that holds less
+        missed a broadcast and resyncs (a bound on how long a quiet client can stay behind)."""
+        last_seq = await database_sync_to_async(chat.connection_touch)(case=self.case, channel_name=self.channel_name)
+        await self.send_json({"type": "pong", "last_seq": last_seq})
 
-    async def send_error(self, code: str, message: str, client_id: Any = None) -> None:
-        frame: dict[str, Any] = {"type": "error", "code": code, "message": str(message)}
+    async def send_error(
+        self, code: str, message: str, *, answers: str = "", client_id: Any = None, retry_after: float = 0.0
+    ) -> None:
+        """An error frame: which frame it answers (`answers`, and `client_id` for a message), and
+        whether sending that frame again can help (`retry`, after `retry_after` seconds)."""
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": str(message), "retry": retry_after > 0}
+        if answers:
+            frame["answers"] = answers
         if isinstance(client_id, str):
             frame["client_id"] = client_id
+        if retry_after > 0:
+            frame["retry_after"] = math.ceil(retry_after * 10) / 10
         await self.send_json(frame)
 
     def render(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +297,10 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def queue_changed(self, event: dict[str, Any]) -> None:
         await self.send_place()
+
+    async def layer_resync(self, event: dict[str, Any]) -> None:
+        """The channel layer lost events while reconnecting: the client fetches what it missed."""
+        await self.send_json({"type": "resync"})
 
     async def user_logout(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "closed", "reason": "logout"})
@@ -306,6 +370,9 @@ class QueueFeedConsumer(AsyncJsonWebsocketConsumer):
 
     async def queue_changed(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "refresh", "skill_id": event["skill_id"]})
+
+    async def layer_resync(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "refresh", "skill_id": None})
 
     async def user_logout(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_LOGGED_OUT)

@@ -6,10 +6,15 @@ change that was rolled back; a client that misses one catches up from the databa
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import os
+import threading
+from collections.abc import Coroutine
 from typing import Any, Literal, TypedDict
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -67,15 +72,85 @@ def user_group(user_id: int) -> str:
 
 def send_event_on_commit(group: str, event: Event) -> None:
     payload = dict(event)
+    transaction.on_commit(lambda: publish(group, payload))
 
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, payload)
-        except Exception:
-            # The change is committed; a client that missed this event resyncs from the database.
-            logger.exception("could not broadcast %s to %s", payload["type"], group)
 
-    transaction.on_commit(send)
+def publish(group: str, payload: dict[str, Any]) -> None:
+    """Send to a group now. Inside a server (daphne), from the thread a view or consumer runs its
+    database work in: handed to the server's event loop without waiting, so that thread never
+    waits on Redis. Elsewhere (a management command, a test client): sent from one long-lived
+    publisher loop of this process, waiting for it, instead of a new thread, loop and Redis
+    connection for every event."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    loop = _server_loop()
+    if loop is not None:
+        loop.call_soon_threadsafe(run_in_background, layer.group_send(group, payload), f"broadcast to {group}")
+        return
+    future = _publisher.submit(layer.group_send(group, payload))
+    try:
+        future.result(timeout=PUBLISH_TIMEOUT)
+    except Exception:
+        future.cancel()
+        # The change is committed; a client that missed this event resyncs from the database.
+        logger.exception("could not broadcast %s to %s", payload["type"], group)
+
+
+PUBLISH_TIMEOUT = 5.0
+_pending: set[asyncio.Task[Any]] = set()
+
+
+def run_in_background(coroutine: Coroutine[Any, Any, Any], what: str) -> None:
+    """Run `coroutine` on the running loop without waiting for it; a failure is logged."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _pending.add(task)  # the loop keeps only weak references to tasks
+
+    def done(task: asyncio.Task[Any]) -> None:
+        _pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A broadcast: the change is committed, and a client that missed it resyncs.
+            logger.error("%s failed", what, exc_info=task.exception())
+
+    task.add_done_callback(done)
+
+
+async def background_settled() -> None:
+    """Wait until the work started with `run_in_background` on this loop is done (tests, and a
+    server draining before it stops)."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _pending if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop this code serves: its own thread's, or the one a `sync_to_async`
+    thread works for (asgiref records it per thread)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop: asyncio.AbstractEventLoop | None = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
+
+class _Publisher:
+    """One event loop in a daemon thread, for sending from code that runs outside any loop."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pid = 0
+
+    def submit(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        with self.lock:
+            if self.loop is None or self.pid != os.getpid():  # new, or inherited by a forked child
+                self.loop = asyncio.new_event_loop()
+                self.pid = os.getpid()
+                threading.Thread(target=self.loop.run_forever, name="event-publisher", daemon=True).start()
+            return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_publisher = _Publisher()

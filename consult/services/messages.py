@@ -54,6 +54,18 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
+def storable(text: str) -> bool:
+    """Whether every database can store `text`: PostgreSQL refuses NUL in text, and a lone UTF-16
+    surrogate (valid in JSON as \\udXXX) is no character at all."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _next_seq(case_id: int) -> int:
     """Take the case's next message number: one statement, atomic on every database."""
     table = Case._meta.db_table
@@ -92,6 +104,8 @@ def message_post(
         raise CaseError(
             _("The message is too long: at most %(n)d characters.") % {"n": MESSAGE_MAX_LENGTH}, code="too_long"
         )
+    if not storable(body):
+        raise CaseError(_("The message contains characters that cannot be sent."), code="bad_characters")
     if len(client_id) > CLIENT_ID_MAX_LENGTH:
         raise CaseError(_("The message id is not valid."), code="client_id")
     if document is not None and document.case_id != case.pk:
@@ -190,10 +204,21 @@ def connection_open(*, case: Case, user: User, channel_name: str) -> None:
     _announce_presence(case)
 
 
-def connection_touch(*, channel_name: str) -> None:
+def connection_touch(*, case: Case, channel_name: str) -> int:
+    """Keep a socket's presence fresh; returns the case's last message number."""
     from realtime.models import Connection
 
     Connection.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+    return Case.objects.filter(pk=case.pk).values_list("last_seq", flat=True).first() or 0
+
+
+def connections_purge() -> int:
+    """Delete presence rows whose socket stopped saying it is alive (its process died without
+    cleaning up). Returns how many."""
+    from realtime.models import Connection
+
+    deleted, _rows = Connection.objects.filter(seen_at__lt=timezone.now() - ONLINE_WINDOW).delete()
+    return deleted
 
 
 def connection_close(*, case: Case, channel_name: str) -> list[dict[str, Any]]:
@@ -208,18 +233,26 @@ def connection_close(*, case: Case, channel_name: str) -> list[dict[str, Any]]:
 def notify_offline(*, message: Message) -> int:
     """E-mail the participants who are not in the room that a message arrived: one e-mail per
     quiet period, not one per message. Returns how many were sent."""
-    from realtime.models import OfflineNotice
+    from realtime.models import Connection, OfflineNotice
 
     case = message.case
     people = [case.resident]
     if case.assignee is not None:
         people.append(case.assignee.user)
-    online = {row["id"] for row in online_users(case)}
+    # Only those who can be e-mailed matter: most residents have no address, and then no query runs.
+    people = [p for p in people if p.pk != message.sender_id and p.email and p.is_active]
+    if not people:
+        return 0
+    online = set(
+        Connection.objects.filter(
+            case=case, user__in=people, seen_at__gte=timezone.now() - ONLINE_WINDOW
+        ).values_list("user_id", flat=True)
+    )
     now = timezone.now()
     quiet = timedelta(minutes=settings.OFFLINE_NOTICE_QUIET_MINUTES)
     sent = 0
     for person in people:
-        if person.pk == message.sender_id or person.pk in online or not person.email or not person.is_active:
+        if person.pk in online:
             continue
         notice = OfflineNotice.objects.filter(case=case, user=person).first()
         if notice is not None and notice.sent_at > now - quiet:

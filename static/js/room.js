@@ -109,10 +109,24 @@
     scrollDown();
   }
 
+  // The outbox goes out in typing order, one message at a time: the next leaves only once the
+  // one before it is acknowledged, so a message typed during a reconnect or an outage never
+  // overtakes an older one, and a retried message keeps its place.
+  var inFlight = null;
   function flushOutbox() {
-    outbox().forEach(function (item) {
-      socket.send({ type: "message", client_id: item.client_id, body: item.body });
-    });
+    if (inFlight || retryTimer || resyncing) return;
+    var head = outbox()[0];
+    if (head && socket.send({ type: "message", client_id: head.client_id, body: head.body })) inFlight = head.client_id;
+  }
+  function settled(clientId) {
+    saveOutbox(outbox().filter(function (i) { return i.client_id !== clientId; }));
+    if (inFlight === clientId) inFlight = null;
+  }
+  function retryLater(seconds) {
+    inFlight = null;
+    if (retryTimer) return;
+    var delay = (seconds || 2) * 1000 * (1 + Math.random() / 2);
+    retryTimer = setTimeout(function () { retryTimer = null; flushOutbox(); }, delay);
   }
 
   function markRead() {
@@ -144,17 +158,25 @@
 
   var socket = new window.ReconnectingSocket("/ws/cases/" + encodeURIComponent(reference) + "/", {
     onstate: window.ReconnectingSocket.showState(document.getElementById("conn-state")),
-    onopen: function () { readSent = 0; resyncing = true; socket.send({ type: "hello", last_seq: lastSeq }); },
+    onopen: function () {
+      readSent = 0; inFlight = null; resyncing = true;
+      socket.send({ type: "hello", last_seq: lastSeq });
+    },
     onmessage: function (data) {
       switch (data.type) {
         case "message": addMessage(data.message); showReceipts(); break;
         case "synced": resyncing = false; advance(); flushOutbox(); showPresence(data.online || []); markRead(); break;
         case "ack":
-          saveOutbox(outbox().filter(function (i) { return i.client_id !== data.client_id; }));
+          settled(data.client_id);
           var li = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
           if (li) { li.classList.remove("pending"); li.dataset.seq = data.seq; advance(); }
+          // Numbered past what this page holds: messages in between were missed.
+          if (data.seq > lastSeq) resync();
           showReceipts();
+          flushOutbox();
           break;
+        case "resync": resync(); break;
+        case "pong": if (data.last_seq > lastSeq) resync(); break;
         case "read": readBy[data.user_id] = data.seq; showReceipts(); break;
         case "presence": showPresence(data.online); break;
         case "typing":
@@ -166,15 +188,20 @@
         case "status": case "place": window.ReconnectingSocket.refreshLive(); break;
         case "error":
           showError(data.message);
+          if (data.answers === "hello" && data.retry) {
+            // The catch-up itself failed for a passing fault: ask again shortly.
+            setTimeout(function () { resyncing = false; resync(); }, (data.retry_after || 2) * 1000);
+          }
           if (data.client_id) {
-            // Refused for good (too long, case finished...): it would be refused again.
-            if (data.code !== "rate_limited" && data.code !== "server_error") {
-              saveOutbox(outbox().filter(function (i) { return i.client_id !== data.client_id; }));
+            if (data.retry) {
+              // Too fast or a passing fault: the same client id goes again shortly (stored once).
+              retryLater(data.retry_after);
+            } else {
+              // Refused for good (too long, case finished...): it would be refused again.
+              settled(data.client_id);
               var failed = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
               if (failed) { failed.classList.add("failed"); failed.querySelector(".meta").textContent = texts.failed; }
-            } else if (!retryTimer) {
-              // Too fast or a passing fault: the same client id goes again shortly (stored once).
-              retryTimer = setTimeout(function () { retryTimer = null; flushOutbox(); }, 10000);
+              flushOutbox();
             }
           }
           break;
@@ -195,7 +222,7 @@
       saveOutbox(outbox().concat([item]));
       showPending(item);
       input.value = "";
-      socket.send({ type: "message", client_id: item.client_id, body: item.body });
+      flushOutbox();
     });
     input.addEventListener("input", function () {
       var now = Date.now();

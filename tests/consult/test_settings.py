@@ -93,9 +93,11 @@ def test_it_uses_the_redis_channel_layer_when_redis_url_is_set(tmp_path: Path) -
 
     assert result.returncode == 0, result.stderr
     backend, layer, hosts = result.stdout.splitlines()
-    assert backend == "channels_redis.core.RedisChannelLayer"
-    assert layer == "RedisChannelLayer"
-    assert hosts == "['redis://redis.internal:6379/3']"
+    assert backend == "realtime.layers.ResyncingPubSubChannelLayer"
+    assert layer == "ResyncingPubSubChannelLayer"
+    assert "'address': 'redis://redis.internal:6379/3'" in hosts
+    # Connect and command timeouts, and a health check, so a dropped connection is replaced.
+    assert "'socket_connect_timeout': 2" in hosts and "'health_check_interval': 15" in hosts
 
 
 def test_it_uses_the_in_memory_channel_layer_when_redis_url_is_unset(tmp_path: Path) -> None:
@@ -105,3 +107,35 @@ def test_it_uses_the_in_memory_channel_layer_when_redis_url_is_unset(tmp_path: P
     backend, layer, _hosts = result.stdout.splitlines()
     assert backend == "channels.layers.InMemoryChannelLayer"
     assert layer == "InMemoryChannelLayer"
+
+
+S3_CLIENT = (
+    "import django; django.setup(); from django.conf import settings; "
+    "config = settings.STORAGES['default']['OPTIONS']['client_config']; "
+    "print(config.connect_timeout, config.read_timeout, config.retries, config.signature_version)"
+)
+S3_ENV = {"AWS_STORAGE_BUCKET_NAME": "consult", "AWS_S3_REGION_NAME": "cn-north-1", "AWS_ACCESS_KEY_ID": "id",
+          "AWS_SECRET_ACCESS_KEY": "secret"}
+
+
+def test_it_gives_s3_calls_timeouts_of_a_few_seconds_by_default(tmp_path: Path) -> None:
+    result = _run(["-c", S3_CLIENT], _env(tmp_path, **S3_ENV))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split(maxsplit=2) == ["3", "5", "{'total_max_attempts': 2, 'mode': 'standard'} s3v4"]
+
+
+def test_it_takes_the_s3_timeouts_from_the_environment(tmp_path: Path) -> None:
+    env = _env(tmp_path, **S3_ENV, AWS_S3_CONNECT_TIMEOUT="2", AWS_S3_READ_TIMEOUT="9", AWS_S3_MAX_ATTEMPTS="1")
+
+    result = _run(["-c", S3_CLIENT], env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split(maxsplit=2) == ["2", "9", "{'total_max_attempts': 1, 'mode': 'standard'} s3v4"]
+
+
+def test_it_refuses_to_start_with_an_s3_timeout_of_zero(tmp_path: Path) -> None:
+    result = _run(["manage.py", "check"], _env(tmp_path, **S3_ENV, AWS_S3_READ_TIMEOUT="0"))
+
+    assert result.returncode != 0
+    assert "AWS_S3_READ_TIMEOUT" in result.stderr

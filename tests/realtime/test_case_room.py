@@ -358,9 +358,83 @@ async def test_it_stores_and_broadcasts_read_marks_that_never_go_backwards(
     assert await frames_until_quiet(theirs) == [receipt]
     assert await database_sync_to_async(mark)() == 3
 
-    await theirs.send_json_to({"type": "read", "seq": 2})
-    assert await frames_until_quiet(mine) == [receipt]  # still 3
+    # Nothing new read (backwards, or the same again): no write and no broadcast.
+    for seq in (2, 3):
+        await theirs.send_json_to({"type": "read", "seq": seq})
+        assert await frames_until_quiet(mine) == []
+        assert await frames_until_quiet(theirs) == []
     assert await database_sync_to_async(mark)() == 3
+
+
+@pytest.mark.asyncio
+async def test_it_limits_every_frame_type_not_only_messages(
+    connect: Connect, alice: User, doctor: Professional, case: Case
+) -> None:
+    from realtime.consumers import RATE_LIMIT_FRAMES
+
+    comm = await connect(alice, room_path(case.reference))
+    await hello(comm)  # the first frame of the window
+    for _ in range(RATE_LIMIT_FRAMES - 1):
+        await comm.send_json_to({"type": "ping"})
+        assert (await comm.receive_json_from(timeout=2))["type"] == "pong"
+    for frame_type in ("ping", "read", "hello", "typing"):
+        await comm.send_json_to({"type": frame_type, "seq": 1, "last_seq": 0})
+        refused = await receive_until(comm, "error")
+        assert refused["code"] == "rate_limited" and refused["answers"] == frame_type
+        assert refused["retry"] is True and 0 < refused["retry_after"] <= 10
+    await comm.send_json_to({"type": "message", "client_id": "over", "body": "太快"})
+    refused = await receive_until(comm, "error")
+    assert (refused["code"], refused["client_id"], refused["retry"]) == ("rate_limited", "over", True)
+    assert not await database_sync_to_async(Message.objects.filter(client_id="over").exists)()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", [r"nul\u0000inside", r"lone \ud800 surrogate"])  # as JSON escapes
+async def test_it_refuses_a_body_the_database_cannot_store_for_good_with_its_client_id(
+    connect: Connect, alice: User, doctor: Professional, case: Case, body: str
+) -> None:
+    comm = await connect(alice, room_path(case.reference))
+    await hello(comm)
+    await comm.send_to(text_data='{"type": "message", "client_id": "poison", "body": "' + body + '"}')
+    refused = await receive_until(comm, "error")
+    assert refused["client_id"] == "poison" and refused["code"] == "bad_characters"
+    assert refused["retry"] is False and "retry_after" not in refused
+    assert "无法发送" in refused["message"]
+    # The socket still works.
+    assert (await say(comm, "好的", "after-poison"))["seq"] > 0
+
+
+@pytest.mark.asyncio
+async def test_it_tells_a_sender_to_retry_a_message_that_failed_for_a_passing_fault(
+    connect: Connect, alice: User, doctor: Professional, case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from consult.services import messages as chat
+
+    comm = await connect(alice, room_path(case.reference))
+    await hello(comm)
+
+    def down(**kwargs: Any) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(chat, "message_post", down)
+    await comm.send_json_to({"type": "message", "client_id": "later", "body": "稍后"})
+    refused = await receive_until(comm, "error")
+    assert (refused["code"], refused["client_id"], refused["answers"]) == ("unavailable", "later", "message")
+    assert refused["retry"] is True and refused["retry_after"] > 0
+
+    def unreadable(**kwargs: Any) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(chat, "messages_after", unreadable)
+    await comm.send_json_to({"type": "hello", "last_seq": 0})
+    refused = await receive_until(comm, "error")
+    assert (refused["code"], refused["answers"], refused["retry"]) == ("unavailable", "hello", True)
+
+    monkeypatch.undo()  # the database is back: the same message goes through, once
+    assert (await say(comm, "稍后", "later"))["seq"] > 0
+    assert await database_sync_to_async(Message.objects.filter(client_id="later").count)() == 1
 
 
 @pytest.mark.asyncio

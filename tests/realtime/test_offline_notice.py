@@ -14,8 +14,10 @@ from django.utils import timezone
 from consult import selectors
 from consult.models import Case, Professional, User
 from consult.services import messages as chat
+from realtime.events import background_settled
 from realtime.models import OfflineNotice
-from tests.realtime.conftest import Connect, frames_until_quiet, hello, room_path, say
+from tests.realtime.conftest import Connect, frames_until_quiet, hello, room_path
+from tests.realtime.conftest import say as say_only
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,6 +36,13 @@ def with_emails(alice: User, doctor: Professional) -> None:
 
 def to(address: str) -> list[mail.EmailMessage]:
     return [message for message in mail.outbox if message.to == [address]]
+
+
+async def say(comm: Any, body: str, client_id: str) -> dict[str, Any]:
+    """Post a message, then wait for the offline notice the server works on after the ack."""
+    ack = await say_only(comm, body, client_id)
+    await background_settled()
+    return ack
 
 
 @database_sync_to_async

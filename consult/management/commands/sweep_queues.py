@@ -8,10 +8,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from consult.services import case_sweep_unaccepted
+from consult.services.messages import connections_purge
 
 
 class Command(BaseCommand):
-    help = "Put cases that were assigned but not accepted in time back to matching."
+    help = (
+        "Put cases that were assigned but not accepted in time back to matching, and forget the "
+        "presence of sockets whose server died without saying goodbye."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -26,6 +30,7 @@ class Command(BaseCommand):
         while True:
             swept = case_sweep_unaccepted(timeout=timeout)
             self.stdout.write(f"{swept} case(s) put back to matching")
+            self.stdout.write(f"{connections_purge()} dead connection(s) forgotten")
             if not options["loop"]:
                 return
             time.sleep(options["interval"])

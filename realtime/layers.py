@@ -1,0 +1,78 @@
+"""The Redis channel layer production runs: channels_redis's pub/sub layer, which tells the
+consumers of this process when it comes back from a lost Redis connection.
+
+Why pub/sub: group membership lives in this process (subscriptions), not in Redis keys that a
+restarted Redis forgets, and redis-py subscribes again by itself on reconnect; there is no
+blocking pop whose server-side wait can outlast the client's read timeout (the core layer's
+`BZPOPMIN` did, closing idle sockets with 1011); a group send is one PUBLISH.
+
+Why the announcement: whatever was published while the connection was down is gone. Every
+local channel gets a `layer.resync` event, so each consumer asks its client to resync from the
+database, where nothing was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.utils import _wrap_close
+
+logger = logging.getLogger(__name__)
+
+RESYNC_EVENT = {"type": "layer.resync"}
+# How long a failing receive loop waits before trying again (redis-py retries inside each try).
+RETRY_SECONDS = 0.5
+
+
+class _Shard(RedisSingleShardConnection):
+    async def _do_receiving(self) -> None:
+        lost = False
+        while True:
+            try:
+                if self._pubsub and self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                    if lost:
+                        # The read succeeded, so redis-py reconnected and subscribed again.
+                        lost = False
+                        logger.warning("channel layer: Redis connection back; asking clients to resync")
+                        self._announce_resync()
+                    self._receive_message(message)
+                else:
+                    await asyncio.sleep(0.1)
+            except (asyncio.CancelledError, GeneratorExit):
+                raise
+            except Exception as error:
+                if not lost:
+                    logger.warning("channel layer: Redis connection lost (%s)", error)
+                lost = True
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def _announce_resync(self) -> None:
+        layer: Any = self.channel_layer
+        data = layer.channel_layer.serialize(RESYNC_EVENT)
+        for queue in list(layer.channels.values()):
+            queue.put_nowait(data)
+
+
+class _LoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shards: list[RedisSingleShardConnection] = self._shards  # type: ignore[has-type]
+        self._shards = [_Shard(shard.host, self) for shard in shards]
+
+
+class ResyncingPubSubChannelLayer(RedisPubSubChannelLayer):
+    """`RedisPubSubChannelLayer` whose consumers hear `layer.resync` after a lost connection."""
+
+    def _get_layer(self) -> RedisPubSubLoopLayer:
+        loop = asyncio.get_running_loop()
+        try:
+            return self._layers[loop]
+        except KeyError:
+            layer = _LoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+            return layer

@@ -1,0 +1,227 @@
+"""The live layer as production runs it: two daphnes with `DEBUG` off on the Redis channel layer
+(our own redis-server, restartable) and the test database (PostgreSQL in the services pass, reached
+through a proxy that can cut it off). Idle sockets, a Redis restart and a database outage in the
+middle of a conversation: every acknowledged message reaches every tab exactly once, in each
+sender's typing order, and nobody stays deaf for long after recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from knox.models import AuthToken
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from consult import services
+from consult.models import Case, Message, MessageKind, Professional, User
+from tests.cluster import (
+    HOST,
+    DaphneProcess,
+    RedisServer,
+    Tab,
+    TcpProxy,
+    production_env,
+    proxied_database_url,
+    until,
+)
+from tests.live import database_url
+
+IDLE_SECONDS = 60  # longer than every timeout on the way (Redis client 5 s, layer, daphne, proxies)
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Callable[[], None]]]:
+    stops: list[Callable[[], None]] = []
+    try:
+        yield stops
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+def cookie_for(user: User) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def start_cluster(
+    tmp_path: Path, cleanup: list[Callable[[], None]], database: str, count: int = 2
+) -> tuple[RedisServer, list[DaphneProcess]]:
+    redis = RedisServer(tmp_path)
+    cleanup.append(redis.stop)
+    redis.start()
+    daphnes = [
+        DaphneProcess(production_env(redis.url, database), tmp_path, f"daphne-{n}").start() for n in range(count)
+    ]
+    for daphne in daphnes:
+        cleanup.append(daphne.stop)
+    for daphne in daphnes:
+        daphne.wait()
+    return redis, daphnes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idle_sockets_on_the_redis_layer_stay_open_and_still_hear_the_room(
+    alice: User, doctor: Professional, case: Case, tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    services.case_accept(case=case, professional=doctor)
+    _redis, daphnes = start_cluster(tmp_path, cleanup, database_url())
+    path = f"/ws/cases/{case.reference}/"
+    tokens = [AuthToken.objects.create(user)[1] for user in (alice, alice, doctor.user)]
+    cookie = cookie_for(alice)
+
+    async def scenario() -> dict[str, Any]:
+        sockets = [
+            await connect(
+                daphnes[n % 2].ws_url(path), additional_headers={"Authorization": f"Token {token}"},
+                ping_interval=None, proxy=None, open_timeout=10,
+            )
+            for n, token in enumerate(tokens)
+        ]
+        sockets.append(
+            await connect(
+                daphnes[1].ws_url(path), origin=daphnes[1].origin,  # type: ignore[arg-type]
+                additional_headers={"Cookie": cookie}, ping_interval=None, proxy=None,
+            )
+        )
+        closed: list[tuple[int, int | None]] = []
+
+        async def drain(n: int, ws: Any) -> list[dict[str, Any]]:
+            frames: list[dict[str, Any]] = []
+            try:
+                async for raw in ws:
+                    frames.append(json.loads(raw))
+            except ConnectionClosed as error:
+                closed.append((n, error.rcvd.code if error.rcvd else None))
+            return frames
+
+        readers = [asyncio.create_task(drain(n, ws)) for n, ws in enumerate(sockets)]
+        await asyncio.sleep(IDLE_SECONDS)  # nobody says anything, not even ping
+        await sockets[2].send(json.dumps({"type": "message", "client_id": "after-idle", "body": "还在吗？"}))
+        await asyncio.sleep(2)
+        for ws in sockets:
+            await ws.close()
+        frames = await asyncio.gather(*readers)
+        return {"closed": closed, "frames": frames}
+
+    result = asyncio.run(scenario())
+    assert result["closed"] == [], result["closed"]
+    for frames in result["frames"]:
+        bodies = [f["message"]["body"] for f in frames if f["type"] == "message"]
+        assert bodies == ["还在吗？"], frames
+    for daphne in daphnes:
+        assert "Traceback" not in daphne.log.read_text(errors="replace"), daphne.log.read_text()[-3000:]
+
+
+# --- a conversation through a Redis restart and a database outage ---------------------------
+
+MESSAGES_PER_TAB = 40
+TYPING_INTERVAL = 0.6  # seconds between two messages a tab types (the server allows 20 per 10 s)
+DEAF_LIMIT = 10.0  # seconds after recovery by which every tab holds every acknowledged message
+
+
+def deadline_for(acked_at: float, outages: list[tuple[float, float]]) -> float:
+    """When every tab must hold a message acknowledged at `acked_at`: 10 s later, or 10 s after
+    the end of an outage it was caught in (a broadcast lost to it comes back by resync)."""
+    for start, end in outages:
+        if start - 1.0 <= acked_at <= end:
+            return end + DEAF_LIMIT
+    return acked_at + DEAF_LIMIT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_conversation_survives_a_redis_restart_and_a_database_outage_on_two_daphnes(
+    alice: User, doctor: Professional, case: Case, tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    """On PostgreSQL (the services pass) the database is also cut off for 10 s; on SQLite (the
+    embedded pass) there is no server to lose, and Redis alone restarts."""
+    services.case_accept(case=case, professional=doctor)
+    proxy: TcpProxy | None = None
+    if connection.vendor == "postgresql":
+        db = connection.settings_dict
+        proxy = TcpProxy(db["HOST"] or HOST, int(db["PORT"] or 5432))
+        cleanup.append(proxy.close)
+    redis, daphnes = start_cluster(tmp_path, cleanup, proxied_database_url(proxy) if proxy else database_url())
+    cookies = {user.pk: cookie_for(user) for user in (alice, doctor.user)}
+    path = f"/ws/cases/{case.reference}/"
+    urls = [daphne.ws_url(path) for daphne in daphnes]
+    tabs = [
+        Tab(
+            name=f"{who}-{n}", urls=urls[n:] + urls[:n], origin=daphnes[n].origin,
+            headers={"Cookie": cookies[user.pk]}, typing_interval=TYPING_INTERVAL,
+            script=[(f"{who}-{n}-{i}", f"{who} {n} 第{i}句") for i in range(MESSAGES_PER_TAB)],
+        )
+        for who, user in (("resident", alice), ("doctor", doctor.user))
+        for n in (0, 1)
+    ]
+    outages: list[tuple[float, float]] = []
+
+    async def scenario() -> dict[str, Any]:
+        deadline = time.monotonic() + 120
+        tasks = [asyncio.create_task(tab.run(deadline)) for tab in tabs]
+        try:
+            await until(lambda: sum(len(t.acked) for t in tabs) >= 20, "20 acks", deadline, tabs)
+            stopped = time.monotonic()
+            await asyncio.to_thread(redis.stop)
+            await asyncio.sleep(2)
+            await asyncio.to_thread(redis.start)
+            outages.append((stopped, time.monotonic()))
+            await until(lambda: sum(len(t.acked) for t in tabs) >= 60, "60 acks", deadline, tabs)
+            if proxy is not None:
+                cut = time.monotonic()
+                await asyncio.to_thread(proxy.cut)
+                await asyncio.sleep(10)
+                await asyncio.to_thread(proxy.restore)
+                outages.append((cut, time.monotonic()))
+            await until(lambda: all(len(t.acked) == MESSAGES_PER_TAB for t in tabs), "every ack", deadline, tabs)
+            final = max(seq for t in tabs for seq in t.acked.values())
+            for tab in tabs:
+                tab.stop_at_seq = final
+            await until(lambda: all(t.done for t in tabs), "every tab to catch up", deadline, tabs)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return {"final": final}
+
+    try:
+        asyncio.run(scenario())
+    except AssertionError as error:
+        logs = "\n".join(f"--- {d.log.name}\n{d.log.read_text(errors='replace')[-3000:]}" for d in daphnes)
+        raise AssertionError(f"{error}\n{logs}") from None
+
+    stored = list(
+        Message.objects.filter(case=case).order_by("seq").values("seq", "kind", "sender_id", "client_id", "body")
+    )
+    texts = [m for m in stored if m["kind"] == MessageKind.TEXT]
+    typed = [client_id for tab in tabs for client_id, _body in tab.script]
+    assert sorted(str(m["client_id"]) for m in texts) == sorted(typed)  # each stored once
+    for tab in tabs:
+        mine = [m["client_id"] for m in texts if str(m["client_id"]).startswith(tab.name + "-")]
+        assert mine == [client_id for client_id, _body in tab.script], f"{tab.name}: not in typing order"
+        assert [e for e in tab.errors if not e.get("retry")] == [], tab.state()
+        held = [
+            {"seq": m["seq"], "kind": m["kind"], "sender_id": m["sender_id"], "client_id": m["client_id"] or None,
+             "body": m["body"]}
+            for m in (tab.held[seq] for seq in sorted(tab.held))
+        ]
+        assert held == stored, tab.state()
+    acked_at = {client_id: (tab.acked[client_id], at) for tab in tabs for client_id, at in tab.acked_at.items()}
+    late = [
+        (tab.name, client_id, round(tab.received_at[seq] - deadline_for(at, outages), 1))
+        for tab in tabs
+        for client_id, (seq, at) in acked_at.items()
+        if tab.received_at[seq] > deadline_for(at, outages)
+    ]
+    assert late == [], f"deaf for more than {DEAF_LIMIT} s after recovery: {late[:10]}"
+    print("fault test:", [tab.state() for tab in tabs])
