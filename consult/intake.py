@@ -45,6 +45,8 @@ class Staged:
 class IntakeFiles:
     staged: list[Staged] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The file store failed: the page answers 503 (try again later), keeping what is parked.
+    storage_down: bool = False
 
     def kinds_present(self) -> set[str]:
         return {s.kind for s in self.staged}
@@ -78,6 +80,7 @@ def collect(request: HttpRequest, user: User, kinds: list[str]) -> IntakeFiles:
                 reason = " ".join(error.messages)
                 result.errors.append(_("%(name)s: %(reason)s") % {"name": upload.name, "reason": reason})
             except files.StorageUnavailable:
+                result.storage_down = True
                 result.errors.append(
                     _("%(name)s: the file store cannot be reached right now. Please try again in a few minutes.")
                     % {"name": upload.name}
@@ -129,6 +132,7 @@ def page(
             "kinds": [(k, DocumentKind(k).label) for k in kinds],
             "parked": parked,
         },
+        status=503 if parked.storage_down else 200,
     )
 
 
@@ -157,6 +161,18 @@ def _handle(
     except CaseError as error:
         for message in error.messages:
             messages.error(request, message)
+        return None, parked
+    except files.StorageUnavailable:
+        # Nothing was created and the parked files are still there: the same form, sent again
+        # later, opens the case with them.
+        parked.storage_down = True
+        messages.error(
+            request,
+            _(
+                "The file store cannot be reached right now, so your case has not been sent yet. "
+                "Your answers and files are kept here: please press Send again in a few minutes."
+            ),
+        )
         return None, parked
     messages.success(request, _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference})
     for problem in problems:

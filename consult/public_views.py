@@ -19,6 +19,7 @@ from consult import selectors, services
 from consult.errors import CaseError
 from consult.forms import PosterForm, RatingForm, ReportFilterForm, TrackForm
 from consult.models import Poster, User
+from consult.once import submit_once
 from consult.views import coordinator_required, refused
 
 TRACK_ATTEMPTS = 10
@@ -74,6 +75,7 @@ def receipt(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@submit_once
 def rate(request: HttpRequest, reference: str) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
@@ -139,6 +141,7 @@ def report_csv(request: HttpRequest) -> HttpResponse:
 
 
 @coordinator_required
+@submit_once
 def posters(request: HttpRequest) -> HttpResponse:
     form = PosterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

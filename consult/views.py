@@ -36,6 +36,7 @@ from consult.forms import (
     SignupForm,
 )
 from consult.models import Case, Document, Professional, Skill, Status, User
+from consult.once import submit_once
 
 View = Callable[..., HttpResponseBase]
 
@@ -100,6 +101,7 @@ class PhoneLoginView(LoginView):
 
 
 @login_required
+@submit_once
 def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
     """The intake of a service: the stable address its QR posters point at."""
     skill = get_object_or_404(Skill, code=skill_code, is_active=True)
@@ -228,6 +230,7 @@ ACTION_DONE = {
 
 @require_POST
 @login_required
+@submit_once
 def case_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
     case = selectors.case_get_for_user(user=_user(request), reference=reference)
     try:
@@ -258,6 +261,7 @@ def work_queue(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@submit_once
 def take_next(request: HttpRequest) -> HttpResponse:
     professional = _professional(request)
     try:
@@ -341,6 +345,7 @@ def _add_files(request: HttpRequest, case: Case, kind_form: DocumentKindForm) ->
 
 @require_POST
 @login_required
+@submit_once
 def document_upload(request: HttpRequest, reference: str) -> HttpResponse:
     case = selectors.case_get_for_user(user=_user(request), reference=reference)
     results, status = _add_files(request, case, DocumentKindForm(request.POST, kind=case.kind))
@@ -392,6 +397,7 @@ def document_download(request: HttpRequest, reference: str, document_id: int) ->
 
 @require_POST
 @login_required
+@submit_once
 def summary_request(request: HttpRequest, reference: str) -> HttpResponse:
     user = _user(request)
     case = selectors.case_get_for_user(user=user, reference=reference)

@@ -102,7 +102,8 @@ def legal_case_submit(
     **fields: Any,
 ) -> tuple[Case, list[str]]:
     """Open a labour dispute, estimate the claim where a rule applies, attach the evidence.
-    Returns the case and a message for each document that could not be attached."""
+    Returns the case and a message for each document that could not be attached. Raises
+    StorageUnavailable, with nothing created, when the file store fails."""
     if not share_consent:
         raise CaseError(_("Consent to share the details with the employer is required for mediation."))
     if skill.kind != Kind.LEGAL:
@@ -110,26 +111,29 @@ def legal_case_submit(
     unknown = set(fields) - set(INTAKE_FIELDS)
     if unknown:
         raise TypeError(f"unknown intake fields: {sorted(unknown)}")
-    with transaction.atomic():
-        case = core.case_submit(
-            resident=resident, skill=skill, description=fields.get("what_happened", ""), source_place=source_place
-        )
-        intake = LegalIntake(case=case, share_consent_at=timezone.now(), **fields)
-        intake.full_clean(exclude=["case"])
-        intake.save()
-        result = estimate_for(intake, skill)
-        if result is not None:
-            rates = rates_for(intake.city)
-            assert rates is not None
-            ClaimEstimate.objects.create(
-                case=case,
-                rule=result.rule,
-                rates=rates,
-                entitled=result.entitled,
-                owed=result.owed,
-                steps=result.steps,
+    # Files first, outside the transaction (the store may be slow or down); then the case and
+    # its documents together: a store failure leaves nothing half-saved.
+    with core.documents_for_intake(uploader=resident, staged=staged or []) as documents:
+        with transaction.atomic():
+            case = core.case_submit(
+                resident=resident, skill=skill, description=fields.get("what_happened", ""), source_place=source_place
             )
-    problems = core.documents_adopt_staged(case=case, uploader=resident, staged=staged or [])
+            intake = LegalIntake(case=case, share_consent_at=timezone.now(), **fields)
+            intake.full_clean(exclude=["case"])
+            intake.save()
+            result = estimate_for(intake, skill)
+            if result is not None:
+                rates = rates_for(intake.city)
+                assert rates is not None
+                ClaimEstimate.objects.create(
+                    case=case,
+                    rule=result.rule,
+                    rates=rates,
+                    entitled=result.entitled,
+                    owed=result.owed,
+                    steps=result.steps,
+                )
+            problems = documents.attach(case)
     return case, problems
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from consult import intake, selectors
 from consult.errors import CaseError
 from consult.models import Case, DocumentKind, Kind, Professional, Skill, Status, User
+from consult.once import submit_once
 from consult.views import refused
 from legal import services
 from legal.estimate import step_text, yuan
@@ -176,6 +177,7 @@ ACTIONS: dict[str, tuple[type[forms.Form], Action, str]] = {
 
 @require_POST
 @login_required
+@submit_once
 def record(request: HttpRequest, reference: str, what: str) -> HttpResponse:
     """One endpoint for the lawyer's records: parse the form, call its service, back to the case."""
     case = selectors.case_get_for_user(user=_user(request), reference=reference)

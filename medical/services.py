@@ -51,6 +51,7 @@ def medical_case_submit(
 
     Urgent signs make the case urgent; a patient of 65 or more makes it elderly. Returns the case
     and a message for each document that could not be attached (the case stands regardless).
+    Raises StorageUnavailable, with nothing created, when the file store fails.
     """
     if not health_consent:
         raise CaseError(_("Consent to process health information is required."))
@@ -63,28 +64,31 @@ def medical_case_submit(
         priority = Priority.ELDERLY
     else:
         priority = Priority.NORMAL
-    with transaction.atomic():
-        case = core.case_submit(
-            resident=resident, skill=skill, description=complaint, priority=priority, source_place=source_place
-        )
-        intake = MedicalIntake(
-            case=case,
-            on_behalf=on_behalf,
-            relationship=relationship if on_behalf else "",
-            patient_name=(patient_name if on_behalf else "") or resident.name,
-            patient_age=patient_age,
-            patient_sex=patient_sex,
-            complaint=complaint,
-            since_when=since_when,
-            conditions=conditions,
-            medicines=medicines,
-            allergies=allergies,
-            urgent_signs=urgent_signs,
-            health_consent_at=timezone.now(),
-        )
-        intake.full_clean(exclude=["case"])
-        intake.save()
-    problems = core.documents_adopt_staged(case=case, uploader=resident, staged=staged or [])
+    # Files first, outside the transaction (the store may be slow or down); then the case and
+    # its documents together: a store failure leaves nothing half-saved.
+    with core.documents_for_intake(uploader=resident, staged=staged or []) as documents:
+        with transaction.atomic():
+            case = core.case_submit(
+                resident=resident, skill=skill, description=complaint, priority=priority, source_place=source_place
+            )
+            intake = MedicalIntake(
+                case=case,
+                on_behalf=on_behalf,
+                relationship=relationship if on_behalf else "",
+                patient_name=(patient_name if on_behalf else "") or resident.name,
+                patient_age=patient_age,
+                patient_sex=patient_sex,
+                complaint=complaint,
+                since_when=since_when,
+                conditions=conditions,
+                medicines=medicines,
+                allergies=allergies,
+                urgent_signs=urgent_signs,
+                health_consent_at=timezone.now(),
+            )
+            intake.full_clean(exclude=["case"])
+            intake.save()
+            problems = documents.attach(case)
     return case, problems
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from consult import intake, selectors
 from consult.errors import CaseError
 from consult.models import Case, DocumentKind, Kind, Skill, Status, User
+from consult.once import submit_once
 from consult.views import refused
 from medical import services
 from medical.forms import ConsultationNoteForm, HomeVisitRequestForm, HomeVisitScheduleForm, MedicalIntakeForm
@@ -95,6 +96,7 @@ def _medical_case(request: HttpRequest, reference: str) -> Case:
 
 
 @login_required
+@submit_once
 def note_edit(request: HttpRequest, reference: str) -> HttpResponse:
     case = _medical_case(request, reference)
     if case.assignee is None or case.assignee.user_id != _user(request).pk:
@@ -118,6 +120,7 @@ def note_edit(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@submit_once
 def visit_request(request: HttpRequest, reference: str) -> HttpResponse:
     case = _medical_case(request, reference)
     form = HomeVisitRequestForm(request.POST)
@@ -137,6 +140,7 @@ def visit_request(request: HttpRequest, reference: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@submit_once
 def visit_update(request: HttpRequest, reference: str, visit_id: int, action: str) -> HttpResponse:
     case = _medical_case(request, reference)
     visit: HomeVisit = get_object_or_404(HomeVisit, case=case, pk=visit_id)

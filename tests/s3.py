@@ -7,19 +7,25 @@ objects, which is what the privacy tests rely on.
 from __future__ import annotations
 
 import functools
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import boto3
+import pytest
 
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
@@ -108,7 +114,10 @@ def start_moto_server(log: Path) -> MotoServer:
 
 
 def s3_storage(*, endpoint: str, bucket: str, **extra: Any) -> dict[str, Any]:
-    """STORAGES["default"] for S3, in the same shape as the S3 block of consult/settings.py."""
+    """STORAGES["default"] for S3, in the same shape as the S3 block of consult/settings.py (with
+    its client timeouts)."""
+    from django.conf import settings
+
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -123,6 +132,57 @@ def s3_storage(*, endpoint: str, bucket: str, **extra: Any) -> dict[str, Any]:
             "file_overwrite": False,
             "object_parameters": {"ServerSideEncryption": "AES256"},
             "signature_version": "s3v4",
+            "client_config": settings.S3_CLIENT_CONFIG,
             **extra,
         },
     }
+
+
+@contextmanager
+def hung_endpoint() -> Iterator[str]:
+    """An S3 endpoint that hangs: a loopback server that accepts every connection and never
+    sends a byte. Yields its URL."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        while not stop.is_set():
+            try:
+                connection, _address = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(connection)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+@contextmanager
+def answered_within(seconds: int) -> Iterator[None]:
+    """Fail the test if the block is still running after `seconds` (a request stuck on a hung
+    store), interrupting it rather than waiting minutes. Main thread only (SIGALRM)."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        pytest.fail(f"no answer after {seconds} s", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

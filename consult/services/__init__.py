@@ -30,7 +30,7 @@ from consult.services.documents import (
     document_add,
     document_record_view,
     document_verify,
-    documents_adopt_staged,
+    documents_for_intake,
     documents_sweep_orphans,
     summary_generate,
 )
@@ -53,7 +53,7 @@ __all__ = [
     "document_add",
     "document_record_view",
     "document_verify",
-    "documents_adopt_staged",
+    "documents_for_intake",
     "documents_sweep_orphans",
     "eligible_professionals",
     "poster_create",

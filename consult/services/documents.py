@@ -6,6 +6,9 @@ import hashlib
 import io
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import IO
 
@@ -77,44 +80,68 @@ def document_add(
 def _keep(
     case: Case, uploader: User | None, checked: files.CheckedFile, kind: str, verification_code: str | None = None
 ) -> tuple[Document, bool]:
-    """Store checked bytes and their row; the object first, so a row never points at nothing."""
+    """Store checked bytes and their row; the object first, so a row never points at nothing,
+    and outside the transaction, so no lock is held while the file store works."""
     existing = case.documents.filter(sha256=checked.sha256).first()
     if existing is not None:
         return existing, False
     key = f"cases/{case.pk}/{uuid.uuid4().hex}"
     files.store(key, checked.data)
+    document: Document | None = None
     try:
         with transaction.atomic():
             locked = Case.objects.select_for_update().get(pk=case.pk)
             existing = locked.documents.filter(sha256=checked.sha256).first()
-            if existing is not None:
-                files.delete(key)
-                return existing, False
-            if kind != DocumentKind.SUMMARY:
-                _check_case_room(locked, checked.size)
-            document = Document(
-                case=locked,
-                uploader=uploader,
-                kind=kind,
-                storage_key=key,
-                original_name=checked.name,
-                content_type=checked.content_type,
-                size=checked.size,
-                sha256=checked.sha256,
-                verification_code=verification_code,
-            )
-            document.full_clean(exclude=["case", "uploader"])
-            document.save()
-            verb = Verb.SUMMARY_GENERATED if kind == DocumentKind.SUMMARY else Verb.DOCUMENT_ADDED
-            record_event(locked, verb, uploader, document=document.original_name, kind=kind)
+            if existing is None:
+                if kind != DocumentKind.SUMMARY:
+                    _check_case_room(locked, checked.size)
+                document = _document_row(locked, uploader, checked, kind, key, verification_code)
     except BaseException:
         # No row will point at the object: remove it now (sweep_orphans catches any we miss).
+        _forget([key])
+        raise
+    if document is None:  # the same bytes arrived at the same moment by another request
+        _forget([key])
+        assert existing is not None
+        return existing, False
+    return document, True
+
+
+def _document_row(
+    case: Case,
+    uploader: User | None,
+    checked: files.CheckedFile,
+    kind: str,
+    key: str,
+    verification_code: str | None = None,
+) -> Document:
+    """The row (and timeline event) for bytes already stored under `key`. Call in a transaction."""
+    document = Document(
+        case=case,
+        uploader=uploader,
+        kind=kind,
+        storage_key=key,
+        original_name=checked.name,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=checked.sha256,
+        verification_code=verification_code,
+    )
+    document.full_clean(exclude=["case", "uploader"])
+    document.save()
+    verb = Verb.SUMMARY_GENERATED if kind == DocumentKind.SUMMARY else Verb.DOCUMENT_ADDED
+    record_event(case, verb, uploader, document=document.original_name, kind=kind)
+    return document
+
+
+def _forget(keys: list[str]) -> None:
+    """Remove objects no row points at, as far as the store lets us: at its first failure stop
+    (a store that is down would make each try wait); sweep_orphans removes what is left."""
+    for key in keys:
         try:
             files.delete(key)
         except files.StorageUnavailable:
-            pass
-        raise
-    return document, True
+            return
 
 
 def document_record_view(*, document: Document, user: User) -> None:
@@ -141,22 +168,74 @@ def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[i
     return lost_rows, removed
 
 
-def documents_adopt_staged(*, case: Case, uploader: User, staged: list[intake.Staged]) -> list[str]:
-    """Move files parked by an intake form onto the new case. Returns a message per file refused."""
-    problems: list[str] = []
-    for item in staged:
-        try:
-            document_add(case=case, uploader=uploader, upload=intake.read_staged(item), name=item.name, kind=item.kind)
-        except FileNotFoundError:
-            problems.append(_("%(name)s: the file was lost; please add it again.") % {"name": item.name})
-            continue
-        except (UploadRefused, CaseError) as error:
-            problems.append(_("%(name)s: %(reason)s") % {"name": item.name, "reason": " ".join(error.messages)})
-        try:
-            files.delete(item.key)
-        except files.StorageUnavailable:
-            pass  # sweep_orphans removes parked files after a day
-    return problems
+@dataclass
+class _Ready:
+    name: str
+    kind: str
+    checked: files.CheckedFile
+    key: str
+
+
+@dataclass
+class IntakeDocuments:
+    """Files parked by an intake form, already read, checked and stored under their case keys:
+    `attach` only writes rows, so the case and its documents are saved in one short transaction
+    with no call to the file store inside it."""
+
+    uploader: User
+    ready: list[_Ready] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def attach(self, case: Case) -> list[str]:
+        """The documents' rows on the new case, in the case's transaction. Returns a message
+        for each file that could not be attached (the case stands regardless)."""
+        problems = list(self.problems)
+        for item in self.ready:
+            try:
+                _check_case_room(case, item.checked.size)
+            except UploadRefused as error:
+                problems.append(_("%(name)s: %(reason)s") % {"name": item.name, "reason": " ".join(error.messages)})
+                self.unused.append(item.key)
+                continue
+            _document_row(case, self.uploader, item.checked, item.kind, item.key)
+        return problems
+
+
+@contextmanager
+def documents_for_intake(*, uploader: User, staged: list[intake.Staged]) -> Iterator[IntakeDocuments]:
+    """Get an intake's parked files ready before its case exists; open the case (and `attach`)
+    inside the `with`, in a transaction of its own.
+
+    Raises StorageUnavailable when the file store fails (before the body runs: nothing is
+    created, and the parked files stay for a retry). When the body raises, the copies made for
+    the case are removed; when it succeeds, the parked files are.
+    """
+    documents = IntakeDocuments(uploader=uploader)
+    seen: set[str] = set()
+    try:
+        for item in staged:
+            try:
+                checked = files.check_upload(intake.read_staged(item), item.name)
+            except FileNotFoundError:
+                documents.problems.append(_("%(name)s: the file was lost; please add it again.") % {"name": item.name})
+                continue
+            except UploadRefused as error:
+                documents.problems.append(
+                    _("%(name)s: %(reason)s") % {"name": item.name, "reason": " ".join(error.messages)}
+                )
+                continue
+            if checked.sha256 in seen:  # the same file given twice: kept once, as on a case
+                continue
+            seen.add(checked.sha256)
+            key = f"cases/intake/{uuid.uuid4().hex}"
+            files.store(key, checked.data)
+            documents.ready.append(_Ready(name=item.name, kind=item.kind, checked=checked, key=key))
+        yield documents
+    except BaseException:
+        _forget([item.key for item in documents.ready])
+        raise
+    _forget(documents.unused + [item.key for item in staged])
 
 
 # --- summaries -----------------------------------------------------------------------------

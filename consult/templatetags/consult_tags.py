@@ -87,3 +87,14 @@ def bar_chart(rows: list[dict[str, Any]], key: str, title: str, label: str = "mo
 @register.filter
 def hours(value: timedelta | None) -> str:
     return "—" if value is None else f"{value.total_seconds() / 3600:.1f}"
+
+
+@register.simple_tag(takes_context=True)
+def submit_once(context: template.Context) -> str:
+    """The hidden key of a form that creates something: sent twice, it is done once
+    (consult/once.py); static/js/once.js disables the form's buttons once it is sent."""
+    from consult.once import FIELD, key_for_form, new_key
+
+    request = context.get("request")
+    key = key_for_form(request) if request is not None else new_key()
+    return format_html('<input type="hidden" name="{}" value="{}">', FIELD, key)

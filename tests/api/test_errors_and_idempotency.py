@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.config import Config
 from django.core.cache import cache
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.utils import translation
+from django.utils import timezone, translation
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
@@ -23,6 +25,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from consult import services
 from consult.models import Case, CaseEvent, Document, IdempotencyKey, Professional, Skill, Status, User, Verb
 from consult.services import cases as case_services
+from consult.services import idempotency
 from medical import services as medical_services
 from tests.api.conftest import (
     API,
@@ -37,7 +40,7 @@ from tests.api.conftest import (
 )
 from tests.conftest import PASSWORD
 from tests.consult import files_corpus as corpus
-from tests.s3 import free_port, s3_storage
+from tests.s3 import answered_within, free_port, hung_endpoint, s3_storage
 
 
 def t(language: str, message: str) -> str:
@@ -758,3 +761,98 @@ def test_it_opens_one_case_when_two_retries_with_the_same_key_arrive_at_once(
     assert len({a.json()["reference"] for a in answers}) == 1
     assert Case.objects.filter(resident=alice).count() == 1
     assert sorted(a.get("Idempotent-Replay", "") for a in answers) == ["", "true"]
+
+
+# --- the key is never held while the file store works ----------------------------------------------
+
+
+def test_it_answers_503_within_seconds_when_the_s3_endpoint_hangs_and_gives_the_key_back(
+    settings: Any, private_storage: Any, case: Case, alice: User
+) -> None:
+    working = settings.STORAGES
+    client = token_client(token_for(alice))
+    with hung_endpoint() as endpoint:
+        settings.STORAGES = {**working, "default": s3_storage(endpoint=endpoint, bucket="consult-hung")}
+        # botocore's own timeouts (60 s a read, with retries) would keep this call for minutes.
+        with answered_within(30):
+            response = upload(client, case, key="scan-1")
+
+    assert_error_shape(response, 503, "storage_unavailable")
+    assert not Document.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    settings.STORAGES = working
+    assert upload(client, case, key="scan-1").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_calls_the_file_store_outside_every_database_transaction(
+    private_storage: Any, case: Case, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store call inside a transaction holds its locks (on SQLite, the whole database) for as long
+    # as the store takes to answer: a hung S3 endpoint held the Idempotency-Key's for 3 minutes.
+    calls: list[tuple[str, bool]] = []
+    for name in ("_open", "_save", "delete", "exists"):
+        real = getattr(FileSystemStorage, name)
+
+        def watched(self: Any, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append((_name, connection.in_atomic_block))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(FileSystemStorage, name, watched)
+    client = token_client(token_for(alice))
+
+    first = upload(client, case, corpus.jpeg(seed=1), key="photo-1")
+    same_bytes = upload(client, case, corpus.jpeg(seed=1))
+
+    assert (first.status_code, same_bytes.status_code) == (201, 200)
+    assert {name for name, _inside in calls} >= {"_save"}
+    assert [call for call in calls if call[1]] == []
+
+
+def test_it_answers_409_while_the_first_request_with_the_key_is_still_running(
+    both_services: None, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first request took the key and has not answered (yet): a retry waits, then says so.
+    IdempotencyKey.objects.create(user=alice, key="slow", endpoint=f"{API}cases/medical/", status=idempotency.PENDING)
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.3)
+    client = token_client(token_for(alice))
+    before = snapshot()
+
+    response = client.post(
+        f"{API}cases/medical/", MEDICAL_BODY, format="json", HTTP_IDEMPOTENCY_KEY="slow"
+    )
+
+    assert_error_shape(response, 409, "idempotency_key_in_use")
+    assert int(response["Retry-After"]) > 0
+    assert snapshot() == before
+
+
+def test_it_runs_a_retry_whose_first_request_died_without_answering(both_services: None, alice: User) -> None:
+    # The process of the first request was killed after it took the key: the key does not stay
+    # blocked for ever.
+    IdempotencyKey.objects.create(
+        user=alice, key="orphan", endpoint=f"{API}cases/medical/", status=idempotency.PENDING,
+        created_at=timezone.now() - idempotency.STALE_AFTER - timedelta(seconds=1),
+    )
+
+    response = token_client(token_for(alice)).post(
+        f"{API}cases/medical/", MEDICAL_BODY, format="json", HTTP_IDEMPOTENCY_KEY="orphan"
+    )
+
+    assert response.status_code == 201
+    assert "Idempotent-Replay" not in response
+    assert IdempotencyKey.objects.get(key="orphan").body["reference"] == response.json()["reference"]
+
+
+def test_it_stores_a_message_sent_twice_over_http_once(case: Case, alice: User) -> None:
+    # The chat's HTTP fallback needs no Idempotency-Key: the message's client id is its key.
+    client = token_client(token_for(alice))
+    body = {"client_id": "phone-7", "body": "报告已上传，请看。"}
+
+    first = client.post(f"{API}cases/{case.reference}/messages/", body, format="json")
+    again = client.post(f"{API}cases/{case.reference}/messages/", body, format="json")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["seq"] == again.json()["seq"]
+    assert again.json()["created"] is False
+    assert case.messages.filter(client_id="phone-7").count() == 1

@@ -36,7 +36,7 @@ from consult import files, services
 from consult.files import UploadRefused
 from consult.models import Case, Document, Priority, Professional, Skill, Status, User, Verb
 from tests.consult import files_corpus as corpus
-from tests.s3 import MotoServer, free_port, http_get, s3_storage
+from tests.s3 import MotoServer, answered_within, free_port, http_get, hung_endpoint, s3_storage
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
@@ -397,6 +397,23 @@ def test_it_answers_503_and_writes_no_row_when_the_file_store_is_down(
     }
     assert not Document.objects.exists()
     assert not case.events.filter(verb=Verb.DOCUMENT_ADDED).exists()
+
+
+def test_it_answers_503_within_seconds_when_the_s3_endpoint_hangs(
+    settings: Any, case: Case, alice: User, login: Callable[..., Client]
+) -> None:
+    client = login(alice, "en")
+    with hung_endpoint() as endpoint:
+        # The project's S3 client settings: botocore's defaults would wait minutes here.
+        settings.STORAGES = {**settings.STORAGES, "default": s3_storage(endpoint=endpoint, bucket="consult-hung")}
+        with answered_within(30):
+            response = upload(client, case, ("report.pdf", corpus.pdf()))
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "results": [{"name": "report.pdf", "ok": False, "message": f"report.pdf: {STORAGE_DOWN}"}]
+    }
+    assert not Document.objects.exists()
 
 
 # --- downloads -------------------------------------------------------------------------------

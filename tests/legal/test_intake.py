@@ -6,12 +6,16 @@ Messages are compared in English, word for word as legal/forms.py and consult/in
 
 from __future__ import annotations
 
+import errno
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.test import Client
 from django.urls import reverse
 
@@ -339,3 +343,65 @@ def test_it_offers_amount_boxes_a_browser_lets_hold_commas_and_the_yuan_sign(
     for field in ("monthly_wage", "amount_received", "amount_claimed"):
         assert f'<input type="text" name="{field}"' in page
     assert page.count('inputmode="decimal"') >= 3
+
+
+# --- sent once: double clicks and a file store that fails after a parked file ----------------
+
+STORE_DOWN = (
+    "The file store cannot be reached right now, so your case has not been sent yet. "
+    "Your answers and files are kept here: please press Send again in a few minutes."
+)
+
+
+def form_key(response: Any) -> str:
+    (key,) = re.findall(r'name="idempotency_key" value="([^"]+)"', response.content.decode())
+    return key
+
+
+def test_it_opens_one_dispute_when_the_same_form_is_sent_twice(
+    alice: User, sick_pay: Skill, lawyer: Professional, hangzhou: CityRates, login: Callable[..., Client]
+) -> None:
+    client = login(alice, "en")
+    key = form_key(client.get(intake_url(sick_pay)))
+
+    first = client.post(intake_url(sick_pay), intake_post(sick_pay, idempotency_key=key))
+    again = client.post(intake_url(sick_pay), intake_post(sick_pay, idempotency_key=key))
+
+    case = Case.objects.get()
+    assert first.status_code == again.status_code == 302
+    assert first["Location"] == again["Location"] == reverse("case_detail", args=[case.reference])
+    assert again["Idempotent-Replay"] == "true"
+    assert (LegalIntake.objects.count(), ClaimEstimate.objects.count(), case.documents.count()) == (1, 1, 2)
+
+
+def test_it_opens_nothing_and_keeps_the_parked_evidence_when_the_store_fails(
+    alice: User, sick_pay: Skill, lawyer: Professional, hangzhou: CityRates, login: Callable[..., Client],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = login(alice, "en")
+    key = form_key(client.get(intake_url(sick_pay)))
+    shown = client.post(intake_url(sick_pay), intake_post(sick_pay, idempotency_key=key, files_sick_leave=None))
+    [token] = staged_tokens(shown)
+    resend = intake_post(
+        sick_pay, idempotency_key=key, files_payslip=None, files_sick_leave=None, staged=token, materials_later="on"
+    )
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EIO, "the file store is not answering")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(FileSystemStorage, "_open", unreachable)
+        failed = client.post(intake_url(sick_pay), resend)
+
+    assert failed.status_code == 503
+    assert en(STORE_DOWN) in messages_of(failed)
+    assert_values_kept(body(failed))
+    assert staged_tokens(failed) == [token]
+    assert_nothing_created()
+
+    opened = client.post(intake_url(sick_pay), resend)
+
+    assert opened.status_code == 302
+    document = Case.objects.get().documents.get()
+    assert (document.kind, document.original_name) == (DocumentKind.PAYSLIP, "工资条.pdf")
+    assert files.stored_keys("staging") == []

@@ -3,23 +3,28 @@ form that comes back with errors without losing a word or a file."""
 
 from __future__ import annotations
 
+import errno
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from consult import services as core
 from consult.errors import CaseError
-from consult.models import Case, CaseEvent, DocumentKind, Priority, Professional, Skill, Status, User, Verb
+from consult.models import Case, CaseEvent, Document, DocumentKind, Priority, Professional, Skill, Status, User, Verb
 from medical import services
 from medical.models import MedicalIntake, UrgentSign
 from tests.consult import files_corpus
 from tests.medical.conftest import COMPLAINT, body, t
+from tests.s3 import answered_within, hung_endpoint, s3_storage
 
 STILL_MISSING = "Still missing: %(list)s. Add them above, or tick this box to send without them."
 NO_CONSENT = "Please agree to the use of health information, or we cannot help you online."
@@ -335,3 +340,228 @@ def test_it_names_the_account_holder_as_patient_when_not_asking_for_a_relative(
     intake = MedicalIntake.objects.get(case=case)
     assert (intake.on_behalf, intake.patient_name, intake.relationship) == (False, alice.name, "")
     assert CaseEvent.objects.filter(case=case, verb=Verb.SUBMITTED, actor=alice).count() == 1
+
+
+# --- sent once: double clicks, resent forms, a file store that fails ---------------------------
+
+STORE_DOWN = (
+    "The file store cannot be reached right now, so your case has not been sent yet. "
+    "Your answers and files are kept here: please press Send again in a few minutes."
+)
+
+
+def both_files() -> dict[str, SimpleUploadedFile]:
+    return {"files_exam_report": report(), "files_imaging": xray()}
+
+
+def one_report() -> dict[str, SimpleUploadedFile]:
+    return {"files_exam_report": report()}
+
+
+def form_key(page: str) -> str:
+    """The one-time key the intake form carries."""
+    (key,) = re.findall(r'<input type="hidden" name="idempotency_key" value="([^"]+)">', page)
+    return key
+
+
+def test_it_opens_one_case_when_the_same_form_is_sent_twice(
+    lung_service: Skill, alice: User, doctor: Professional, login: Callable[..., Client], private_storage: Any
+) -> None:
+    client = login(alice, "en")
+    key = form_key(body(client.get(intake_url(lung_service))))
+
+    first, again = (
+        client.post(intake_url(lung_service), answers(lung_service, idempotency_key=key, **both_files()))
+        for _ in range(2)
+    )
+
+    case = Case.objects.get(resident=alice)
+    assert first.status_code == again.status_code == 302
+    assert first["Location"] == again["Location"] == reverse("case_detail", args=[case.reference])
+    assert case.documents.count() == 2
+    assert MedicalIntake.objects.count() == 1
+    # The second answer is the first one's, message included: the browser shows only that one.
+    assert t("en", RECEIVED, ref=case.reference) in body(client.get(again["Location"]))
+
+
+def test_it_opens_a_new_case_for_a_new_form(
+    lung_service: Skill, alice: User, doctor: Professional, login: Callable[..., Client]
+) -> None:
+    # The other half of the test above: it is the key, not the content, that makes a resend.
+    client = login(alice, "en")
+    for _ in range(2):
+        key = form_key(body(client.get(intake_url(lung_service))))
+        client.post(intake_url(lung_service), answers(lung_service, idempotency_key=key, materials_later="on"))
+
+    assert Case.objects.filter(resident=alice).count() == 2
+
+
+def test_it_keeps_the_key_of_a_form_shown_again_with_its_errors(
+    lung_service: Skill, alice: User, doctor: Professional, login: Callable[..., Client]
+) -> None:
+    client = login(alice, "en")
+    key = form_key(body(client.get(intake_url(lung_service))))
+
+    failed = client.post(intake_url(lung_service), answers(lung_service, idempotency_key=key, health_consent=None))
+    sent = client.post(intake_url(lung_service), answers(lung_service, idempotency_key=key, materials_later="on"))
+
+    assert failed.status_code == 200
+    assert form_key(body(failed)) == key
+    # The failed try did not use the key up: the corrected form opens the case.
+    assert sent.status_code == 302
+    assert Case.objects.filter(resident=alice).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_opens_one_case_when_a_double_click_sends_the_form_twice_at_once(
+    lung_service: Skill, alice: User, doctor: Professional, login: Callable[..., Client],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = form_key(body(login(alice).get(intake_url(lung_service))))
+    real_open = services.medical_case_from_form
+    # Each request waits (at most 2 s) for the other to reach the same point: without a guard
+    # both get there and each opens a case; with one, the second waits for the first's answer.
+    both_inside = threading.Barrier(2, timeout=2)
+
+    def open_when_both_are_inside(**kwargs: Any) -> Any:
+        try:
+            both_inside.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return real_open(**kwargs)
+
+    monkeypatch.setattr(services, "medical_case_from_form", open_when_both_are_inside)
+    responses: list[Any] = []
+
+    def click() -> None:
+        try:
+            data = answers(lung_service, idempotency_key=key, materials_later="on")
+            responses.append(login(alice).post(intake_url(lung_service), data))
+        finally:
+            connection.close()
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(timeout=30)
+
+    assert [r.status_code for r in responses] == [302, 302]
+    assert Case.objects.filter(resident=alice).count() == 1
+    case = Case.objects.get(resident=alice)
+    assert {r["Location"] for r in responses} == {reverse("case_detail", args=[case.reference])}
+
+
+@pytest.fixture
+def parked_report(
+    lung_service: Skill, alice: User, login: Callable[..., Client], private_storage: Any
+) -> tuple[Client, list[str], str]:
+    """Alice's intake came back once (imaging missing) with her report parked: the client, the
+    parked file's token and the form's key."""
+    client = login(alice, "en")
+    key = form_key(body(client.get(intake_url(lung_service))))
+    first = client.post(intake_url(lung_service), answers(lung_service, idempotency_key=key, **one_report()))
+    assert first.status_code == 200
+    tokens = staged_tokens(body(first))
+    assert len(tokens) == 1
+    return client, tokens, key
+
+
+def assert_nothing_opened() -> None:
+    assert not Case.objects.exists()
+    assert not MedicalIntake.objects.exists()
+    assert not CaseEvent.objects.exists()
+    assert not Document.objects.exists()
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "full"])
+def test_it_opens_nothing_and_keeps_the_form_and_the_parked_file_when_the_store_fails(
+    fault: str, lung_service: Skill, alice: User, doctor: Professional, private_storage: Any,
+    parked_report: tuple[Client, list[str], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, tokens, key = parked_report
+    with monkeypatch.context() as outage:
+        if fault == "unreachable":  # nothing can be read back
+            outage.setattr(FileSystemStorage, "_open", _raise_oserror)
+        else:  # the parked file reads, but the case's copy cannot be written
+            outage.setattr(FileSystemStorage, "_save", _raise_oserror)
+
+        failed = client.post(
+            intake_url(lung_service), answers(lung_service, idempotency_key=key, staged=tokens, materials_later="on")
+        )
+
+        assert failed.status_code == 503
+        assert_nothing_opened()
+        page = body(failed)
+        assert t("en", STORE_DOWN) in page
+        assert_text_kept(page)
+        assert f"✓ {REPORT}" in page
+        assert staged_tokens(page) == tokens
+        assert len(stored_files(private_storage, "staging")) == 1
+        assert stored_files(private_storage, "cases") == []
+
+    # The store is back: the same form, sent again, opens the case with the parked report.
+    retry = client.post(
+        intake_url(lung_service), answers(lung_service, idempotency_key=key, staged=tokens, materials_later="on")
+    )
+
+    assert retry.status_code == 302
+    case = Case.objects.get(resident=alice)
+    assert list(case.documents.values_list("kind", "original_name")) == [(DocumentKind.EXAM_REPORT, REPORT)]
+    assert stored_files(private_storage, "staging") == []
+
+
+def _raise_oserror(*args: Any, **kwargs: Any) -> Any:
+    raise OSError(errno.EIO, "the file store is not answering")
+
+
+def test_it_answers_within_seconds_and_opens_nothing_when_the_s3_endpoint_hangs(
+    lung_service: Skill, alice: User, doctor: Professional, settings: Any,
+    parked_report: tuple[Client, list[str], str],
+) -> None:
+    client, tokens, key = parked_report
+    with hung_endpoint() as endpoint:
+        settings.STORAGES = {**settings.STORAGES, "default": s3_storage(endpoint=endpoint, bucket="consult-hung")}
+
+        # botocore's own timeouts would keep this request for minutes; the project's, seconds.
+        with answered_within(30):
+            failed = client.post(
+                intake_url(lung_service),
+                answers(lung_service, idempotency_key=key, staged=tokens, materials_later="on"),
+            )
+
+    assert failed.status_code == 503
+    assert t("en", STORE_DOWN) in body(failed)
+    assert staged_tokens(body(failed)) == tokens
+    assert_nothing_opened()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_calls_the_file_store_outside_every_database_transaction(
+    lung_service: Skill, alice: User, doctor: Professional, login: Callable[..., Client], private_storage: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A store call inside a transaction holds its locks (on SQLite, the whole database) for as
+    # long as the store takes to answer.
+    calls: list[tuple[str, bool]] = []
+    for name in ("_open", "_save", "delete", "exists"):
+        real = getattr(FileSystemStorage, name)
+
+        def watched(self: Any, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append((_name, connection.in_atomic_block))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(FileSystemStorage, name, watched)
+    client = login(alice, "en")
+    key = form_key(body(client.get(intake_url(lung_service))))
+    first = client.post(intake_url(lung_service), answers(lung_service, idempotency_key=key, **one_report()))
+
+    sent = client.post(
+        intake_url(lung_service),
+        answers(lung_service, idempotency_key=key, staged=staged_tokens(body(first)), files_imaging=xray()),
+    )
+
+    assert sent.status_code == 302
+    assert Case.objects.get(resident=alice).documents.count() == 2
+    assert {name for name, _inside in calls} >= {"_open", "_save", "delete"}
+    assert [call for call in calls if call[1]] == []
