@@ -1,8 +1,9 @@
 """The figures the public sees and coordinators report on.
 
 Every number comes from aggregate queries: the count of queries is the same for a hundred cases
-or a hundred thousand. Counts come from one pass over the cases; medians are read at the middle of
-the indexed waits each case stores (see `medians`), all of them in one statement.
+or a hundred thousand. Counts come from one pass over the cases (and one over the last twelve
+months' range of the submission index); medians are read at the middle of the indexed waits each
+case stores (see `medians`), all of them in one statement.
 
 Withdrawn cases are left out of every figure: they were never handled.
 """
@@ -13,15 +14,17 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Model, Q, QuerySet
 from django.utils import timezone
 
 from consult.domains import DOMAINS
 from consult.models import HANDOVER_VERBS, Case, CaseEvent, Kind, Skill, Status
+
+M = TypeVar("M", bound=Model)
 
 PUBLIC_CACHE_SECONDS = 300
 MONTHS_SHOWN = 12
@@ -89,6 +92,24 @@ def counted_cases(filters: Filters | None = None) -> QuerySet[Case]:
     return cases
 
 
+def union(parts: list[tuple[Any, QuerySet[Any]]]) -> list[tuple[Any, tuple[Any, ...]]]:
+    """Run several `values_list` querysets as one statement (UNION ALL, each part in its own
+    subquery so it keeps its order and slice); each row comes back with its part's key."""
+    if not parts:
+        return []
+    quote = connection.ops.quote_name
+    sql: list[str] = []
+    params: list[Any] = []
+    for n, (_key, queryset) in enumerate(parts):
+        part_sql, part_params = queryset.query.sql_with_params()
+        # Only Django's own compiled SQL and quoted names are pasted; values travel as parameters.
+        sql.append(f"SELECT {n} AS {quote('part')}, {quote(f'part{n}')}.* FROM ({part_sql}) {quote(f'part{n}')}")  # noqa: S608
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(sql), params)
+        return [(parts[row[0]][0], tuple(row[1:])) for row in cursor.fetchall()]
+
+
 def medians(parts: list[tuple[Any, QuerySet[Case], str, int]]) -> dict[Any, dt.timedelta]:
     """Medians of several sets at once: for each (key, cases, column, how many have the column),
     the middle one or two values, read in the column's order at that offset, all in one statement.
@@ -96,33 +117,20 @@ def medians(parts: list[tuple[Any, QuerySet[Case], str, int]]) -> dict[Any, dt.t
     The counts come from the caller's aggregate query. The columns are the stored waits of a case,
     indexed for the counted cases, so the database walks an index to the middle instead of
     computing and sorting every case's wait."""
-    sql: list[str] = []
-    params: list[Any] = []
-    keys: list[Any] = []
-    quote = connection.ops.quote_name
+    middles: list[tuple[Any, QuerySet[Any]]] = []
     for key, cases, column, count in parts:
-        if not count:
-            continue
-        offset, size = (count - 1) // 2, 2 - count % 2
-        middle = (
-            cases.filter(**{f"{column}__isnull": False})
-            .order_by(column)
-            .annotate(value=F(column))
-            .values_list("value")[offset : offset + size]
-        )
-        part_sql, part_params = middle.query.sql_with_params()
-        alias = quote(f"part{len(keys)}")
-        # Only Django's own compiled SQL and quoted names are pasted; values travel as parameters.
-        sql.append(f"SELECT {len(keys)} AS {quote('part')}, {alias}.{quote('value')} FROM ({part_sql}) {alias}")  # noqa: S608
-        params.extend(part_params)
-        keys.append(key)
-    if not sql:
-        return {}
+        if count:
+            offset, size = (count - 1) // 2, 2 - count % 2
+            middles.append((
+                key,
+                cases.filter(**{f"{column}__isnull": False})
+                .order_by(column)
+                .annotate(value=F(column))
+                .values_list("value")[offset : offset + size],
+            ))
     values: dict[Any, list[float]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(sql), params)
-        for index, seconds in cursor.fetchall():
-            values.setdefault(keys[index], []).append(float(seconds))
+    for key, (seconds,) in union(middles):
+        values.setdefault(key, []).append(float(seconds))
     # Rounded to the millisecond: SQLite's day fractions carry float noise below that.
     return {key: dt.timedelta(milliseconds=round(sum(v) * 1000 / len(v))) for key, v in values.items()}
 
@@ -135,37 +143,72 @@ def _month_start(months_back: int) -> dt.datetime:
     return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=timezone.get_current_timezone())
 
 
+def rows_on(rows: QuerySet[M], cases: QuerySet[Case]) -> QuerySet[M]:
+    """`rows` (of a model with a `case` key) limited to those on `cases`, for the domains' figures.
+    Every counted case (the public figures, the report unfiltered) is said as "not on a withdrawn
+    case": the database then holds the few withdrawn cases in a hash, not every counted one."""
+    if str(cases.query) == str(counted_cases().query):
+        return rows.exclude(case__in=Case.objects.filter(status=Status.WITHDRAWN).values("pk"))
+    return rows.filter(case__in=cases)
+
+
 def compute(filters: Filters | None = None) -> Figures:
-    """All the figures in a fixed number of statements: one pass over the counted cases for every
-    count (per service and kind, per month, with ratings and handovers), one for the people, one
+    """All the figures in a fixed number of statements: one pass over the counted cases for the
+    counts per service (with ratings and handovers), one per month and kind, one for the people, one
     for every median, and the domains' own."""
     cases = counted_cases(filters)
     figures = Figures()
     # The last twelve months, oldest first, as ranges of local time.
     months = [(_month_start(back), _month_start(back - 1)) for back in range(MONTHS_SHOWN - 1, -1, -1)]
     responded = Q(first_response_seconds__isnull=False)
-    counts: dict[str, Any] = {
-        "total": Count("pk"),
-        "resolved": Count("pk", filter=Q(resolved_at__isnull=False)),
-        # Resolved by someone after a handover: not at first contact.
-        "handed_over": Count(
-            "pk",
-            filter=Q(resolved_at__isnull=False)
-            & Q(pk__in=CaseEvent.objects.filter(verb__in=HANDOVER_VERBS).values("case_id")),
-        ),
-        "responded": Count("pk", filter=responded),
-        "resolution_timed": Count("pk", filter=Q(resolution_seconds__isnull=False)),
-        "rated": Count("rating", filter=Q(rating__score__isnull=False)),
-        "satisfied": Count("rating", filter=Q(rating__score__gte=4)),
+    groups = list(
+        cases.order_by()
+        .values("skill", "kind")
+        .annotate(
+            total=Count("pk"),
+            resolved=Count("pk", filter=Q(resolved_at__isnull=False)),
+            # Resolved by someone after a handover: not at first contact.
+            handed_over=Count(
+                "pk",
+                filter=Q(resolved_at__isnull=False)
+                & Q(pk__in=CaseEvent.objects.filter(verb__in=HANDOVER_VERBS).values("case_id")),
+            ),
+            responded=Count("pk", filter=responded),
+            resolution_timed=Count("pk", filter=Q(resolution_seconds__isnull=False)),
+            rated=Count("rating", filter=Q(rating__score__isnull=False)),
+            satisfied=Count("rating", filter=Q(rating__score__gte=4)),
+        )
+    )
+    # Per month and kind, each month a range of the index by submission time (one statement).
+    by_month: dict[tuple[int, str], tuple[int, int]] = {
+        (n, kind): (count, answered)
+        for n, (kind, count, answered) in union([
+            (
+                n,
+                cases.filter(submitted_at__gte=start, submitted_at__lt=end)
+                .order_by()
+                .values("kind")
+                # Counted from what the index holds (the wait counts where it is known), not the rows.
+                .annotate(n=Count("*"), responded=Count("first_response_seconds"))
+                .values_list("kind", "n", "responded"),
+            )
+            for n, (start, end) in enumerate(months)
+        ])
     }
-    for n, (start, end) in enumerate(months):
-        in_month = Q(submitted_at__gte=start, submitted_at__lt=end)
-        counts[f"month{n}"] = Count("pk", filter=in_month)
-        counts[f"month{n}_responded"] = Count("pk", filter=in_month & responded)
-    groups = list(cases.order_by().values("skill", "kind").annotate(**counts))
 
-    def total(name: str, kind: str | None = None) -> int:
-        return sum(row[name] for row in groups if kind is None or row["kind"] == kind)
+    def total(name: str, kind: str | None = None, skill: int | None = None) -> int:
+        return sum(
+            row[name]
+            for row in groups
+            if (kind is None or row["kind"] == kind) and (skill is None or row["skill"] == skill)
+        )
+
+    def in_month(n: int, kind: str | None = None, answered: bool = False) -> int:
+        return sum(
+            responded if answered else count
+            for (month, k), (count, responded) in by_month.items()
+            if month == n and kind in (None, k)
+        )
 
     figures.consultations = total("total", Kind.MEDICAL)
     figures.disputes = total("total", Kind.LEGAL)
@@ -174,23 +217,21 @@ def compute(filters: Filters | None = None) -> Figures:
     figures.rated, figures.satisfied = total("rated"), total("satisfied")
     figures.people_served = cases.order_by().values("resident").distinct().count()
 
-    parts: list[tuple[Any, QuerySet[Case], str, int]] = [
-        ("first_response", cases, "first_response_seconds", total("responded")),
-        ("resolution", cases, "resolution_seconds", total("resolution_timed")),
-    ]
-    parts += [
-        (("month", n), cases.filter(submitted_at__gte=start, submitted_at__lt=end), "first_response_seconds",
-         total(f"month{n}_responded"))
-        for n, (start, end) in enumerate(months)
-    ]
-    skill_counts: dict[int, int] = {}
-    for row in groups:
-        skill_counts[row["skill"]] = skill_counts.get(row["skill"], 0) + row["responded"]
-    parts += [
-        (("skill", skill), cases.filter(skill_id=skill), "first_response_seconds", count)
-        for skill, count in skill_counts.items()
-    ]
-    middle = medians(parts)
+    skills = sorted({row["skill"] for row in groups})
+    response = "first_response_seconds"
+    middle = medians(
+        [
+            ("first_response", cases, response, total("responded")),
+            ("resolution", cases, "resolution_seconds", total("resolution_timed")),
+            *(
+                (("month", n), cases.filter(submitted_at__gte=start, submitted_at__lt=end), response,
+                 in_month(n, answered=True))
+                for n, (start, end) in enumerate(months)
+            ),
+            *((("skill", skill), cases.filter(skill_id=skill), response, total("responded", skill=skill))
+              for skill in skills),
+        ]
+    )
     figures.median_first_response = middle.get("first_response")
     figures.median_resolution = middle.get("resolution")
     for domain in DOMAINS.values():
@@ -201,28 +242,21 @@ def compute(filters: Filters | None = None) -> Figures:
         figures.months.append(
             {
                 "month": start.date(),
-                "consultations": total(f"month{n}", Kind.MEDICAL),
-                "disputes": total(f"month{n}", Kind.LEGAL),
+                "consultations": in_month(n, Kind.MEDICAL),
+                "disputes": in_month(n, Kind.LEGAL),
                 "median_first_response": middle.get(("month", n)),
             }
         )
 
     # Per service.
-    by_skill: dict[int, dict[str, int]] = {}
-    for row in groups:
-        into = by_skill.setdefault(row["skill"], {"total": 0, "resolved": 0, "rated": 0, "satisfied": 0})
-        for name in into:
-            into[name] += row[name]
-    skills = Skill.objects.filter(pk__in=list(by_skill)) if by_skill else Skill.objects.none()
-    for skill in skills:
-        row = by_skill[skill.pk]
+    for skill in Skill.objects.filter(pk__in=skills) if skills else Skill.objects.none():
         figures.services.append(
             {
                 "skill": skill,
-                "total": row["total"],
-                "resolved": row["resolved"],
+                "total": total("total", skill=skill.pk),
+                "resolved": total("resolved", skill=skill.pk),
                 "median_first_response": middle.get(("skill", skill.pk)),
-                "satisfaction_rate": _share(row["satisfied"], row["rated"]),
+                "satisfaction_rate": _share(total("satisfied", skill=skill.pk), total("rated", skill=skill.pk)),
             }
         )
     figures.services.sort(key=lambda row: (row["skill"].kind != Kind.MEDICAL, row["skill"].position, row["skill"].code))

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from consult import intake, selectors
 from consult.errors import CaseError
+from consult.figures import rows_on
 from consult.models import Case, DocumentKind, Kind, Professional, Skill, Status, User
 from consult.once import submit_once
 from consult.views import refused
@@ -93,12 +94,12 @@ def summary(case: Case) -> tuple[str, dict[str, Any]]:
 
 def figures(cases: QuerySet[Case]) -> dict[str, Any]:
     """Disputes settled, money agreed and paid to workers, and what the fund paid for it."""
-    outcomes = MediationOutcome.objects.filter(case__in=cases).aggregate(
+    outcomes = rows_on(MediationOutcome.objects.all(), cases).aggregate(
         settled=Count("pk", filter=Q(result__in=(Result.SETTLED, Result.PARTLY))),
         agreed=Sum("amount_agreed", filter=Q(result__in=(Result.SETTLED, Result.PARTLY))),
         secured=Sum("amount_received"),
     )
-    fund = WorkLog.objects.filter(case__in=cases).aggregate(hours=Sum("hours"), cost=Sum("cost"))
+    fund = rows_on(WorkLog.objects.all(), cases).aggregate(hours=Sum("hours"), cost=Sum("cost"))
     # SQLite sums decimals as floats: put the two places back, as PostgreSQL gives them.
     return {
         "disputes_settled": outcomes["settled"],

@@ -108,7 +108,8 @@ def test_it_renders_the_report_and_its_csv_in_a_bounded_number_of_queries(
     django_assert_max_num_queries: Any,
 ) -> None:
     client = login(coordinator)
-    # session, user, counts, people, medians, three for the domains, services (+ the form's choices)
+    # session, user, counts per service, per month, people, medians, three for the domains, services
+    # (and the filter form's choices on the page)
     with django_assert_max_num_queries(13):
         page = client.get(reverse(name))
 
@@ -119,7 +120,8 @@ def test_it_computes_the_public_figures_with_a_cold_cache_in_a_bounded_number_of
     crowd: list[Professional], login: Callable[..., Client], django_assert_max_num_queries: Any,
 ) -> None:
     cache.clear()
-    with django_assert_max_num_queries(7):
+    # counts per service, per month, people, medians, three for the domains, services
+    with django_assert_max_num_queries(8):
         page = login(None).get(reverse("figures"))
 
     assert page.status_code == 200
