@@ -16,12 +16,25 @@ TEST_PACKAGES := poppler-utils chromium
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult
 CI_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help run test test-embedded test-services lint bench system-packages messages migrate seed
+# Every Python package is pinned, transitive ones included (an unpinned one once changed under the
+# chat in production). The direct dependencies are in requirements.in (runtime) and
+# requirements-dev.in (test and lint tools); `make lock` compiles them with pip-tools into
+# requirements.txt and requirements-dev.txt, keeping every version already pinned there.
+# `make lock-upgrade` (or UPGRADE=1) moves every pin to the newest release the .in files allow,
+# `make lock UPGRADE="redis boto3"` only those packages. pip may be configured with local indexes
+# and find-links: no option, URL or path of theirs is written into the files.
+UPGRADE ?=
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --strip-extras \
+	--no-emit-options --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --no-allow-unsafe \
+	$(if $(filter 1,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE)))
+
+.PHONY: help run test test-embedded test-services lint bench system-packages messages migrate seed lock lock-upgrade
 
 help:
 	@echo "make run    install what is missing, migrate, load demo data, serve on http://127.0.0.1:8000"
 	@echo "make test   install what is missing and run the tests (CI=true: also on PostgreSQL + Redis)"
 	@echo "make lint   ruff and mypy"
+	@echo "make lock   pin every package (requirements*.in -> requirements*.txt); make lock-upgrade: newest allowed"
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES) $(EXTRA_PACKAGES); do \
@@ -75,3 +88,11 @@ lint: $(STAMP)-dev
 
 bench: $(STAMP)-dev messages
 	$(PY) -m bench
+
+# The runtime lock first: requirements-dev.in is constrained by it, so both files agree.
+lock: $(STAMP)-dev
+	$(PIP_COMPILE) --output-file=requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file=requirements-dev.txt requirements-dev.in
+
+lock-upgrade:
+	@$(MAKE) --no-print-directory lock UPGRADE=1
