@@ -190,6 +190,11 @@ def main() -> None:
 
     pages()
 
+    # 7. Claims by 16 professionals at once on PostgreSQL, against the bare queue statement (bench/claims.py).
+    from bench.claims import run as claims
+
+    claims()
+
 
 if __name__ == "__main__":
     main()

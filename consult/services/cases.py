@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -29,9 +31,18 @@ from consult.models import (
     Verb,
     new_reference,
 )
+from consult.services import claim_statement
 from consult.services.documents import summary_generate
-from consult.services.timeline import record_event
-from realtime.events import DASHBOARD_GROUP, QueueChangedEvent, case_group, queue_group, send_event_on_commit
+from consult.services.messages import message_payload
+from consult.services.timeline import record_event, record_events
+from realtime.events import (
+    DASHBOARD_GROUP,
+    CaseMessageEvent,
+    QueueChangedEvent,
+    case_group,
+    queue_group,
+    send_event_on_commit,
+)
 
 logger = logging.getLogger(__name__)
 _UNSET: Any = object()
@@ -44,21 +55,32 @@ def _transition(
     actor: User | None,
     verb: str,
     assignee: Professional | None = _UNSET,
+    then: tuple[str, str] | None = None,
     **detail: Any,
 ) -> None:
     """Move `case` to `to`, stamping its time and recording the event.
 
     The write is a compare-and-set on the status and assignee it was read with, so two
     concurrent writers cannot both move the same case: the loser gets CaseConflict.
+
+    `then` is a second step, (status, verb), taken by the same actor in the same write: a claim
+    is assigned and accepted at once. Both steps are checked against TRANSITIONS, stamped and
+    kept in the timeline; the case moves with one update and is announced once.
     """
     before_status, before_assignee = case.status, case.assignee_id
-    if to not in TRANSITIONS[before_status]:
-        raise InvalidTransition(before_status, to)
+    steps = [(to, verb), *([then] if then else [])]
+    status = before_status
+    for step, _verb in steps:
+        if step not in TRANSITIONS[status]:
+            raise InvalidTransition(status, step)
+        status = step
     now = timezone.now()
-    changes: dict[str, Any] = {"status": to, STATUS_TIMESTAMP[Status(to)]: now}
+    changes: dict[str, Any] = {"status": status}
+    for step, _verb in steps:
+        changes[STATUS_TIMESTAMP[Status(step)]] = now
     if assignee is not _UNSET:
         changes["assignee"] = assignee
-    if to == Status.ACTIVE and case.first_response_at is None:
+    if status == Status.ACTIVE and case.first_response_at is None:
         changes["first_response_at"] = now
     for field, value in changes.items():
         setattr(case, field, value)
@@ -67,8 +89,18 @@ def _transition(
     updated = Case.objects.filter(pk=case.pk, status=before_status, assignee_id=before_assignee).update(**changes)
     if updated != 1:
         raise CaseConflict()
-    record_event(case, verb, actor, **detail)
-    send_event_on_commit(case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": to})
+    if then is None:
+        record_event(case, verb, actor, **detail)
+    else:
+        record_events(case, actor, [(verb, detail), (then[1], {})])
+    _announce(case)
+
+
+def _announce(case: Case) -> None:
+    """After commit: the case's new status to its room, a refresh to its queue and the dashboard."""
+    send_event_on_commit(
+        case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": case.status}
+    )
     changed: QueueChangedEvent = {"type": "queue.changed", "skill_id": case.skill_id}
     send_event_on_commit(queue_group(case.skill_id), changed)
     send_event_on_commit(DASHBOARD_GROUP, changed)
@@ -94,8 +126,11 @@ def _load(professional: Professional) -> int:
 
 
 def _lock_professional(professional: Professional) -> Professional:
-    """Lock the professional's row, so two cases matched at once cannot both take the last slot."""
-    return Professional.objects.select_for_update().get(pk=professional.pk)
+    """Lock the professional's row, so two cases matched at once cannot both take the last slot.
+    Count their load in a later statement: on PostgreSQL a statement reads as of its start, and one
+    that waited for this lock would miss the case the holder took (a slot given twice)."""
+    # of=("self",): lock the professional, not their user (read along for the timeline's name).
+    return Professional.objects.select_for_update(of=("self",)).select_related("user").get(pk=professional.pk)
 
 
 def _match(case: Case) -> Professional | None:
@@ -179,39 +214,88 @@ def _skip_locked_supported() -> bool:
     return bool(connection.features.has_select_for_update_skip_locked)
 
 
+def _claim_in_one_statement() -> bool:
+    """PostgreSQL takes, writes and records a claim in one statement (claim_statement.py); other
+    databases go through the queue query and `_transition` (SQLite runs one writer at a time)."""
+    return connection.vendor == "postgresql"
+
+
+def _below_capacity(me: Professional) -> GreaterThan:
+    """`me` has a free slot, counted by the statement that takes the case (after `me`'s lock)."""
+    load = (
+        Case.objects.filter(assignee=me, status__in=LOAD_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return GreaterThan(Value(me.capacity), Coalesce(Subquery(load, output_field=IntegerField()), 0))
+
+
+def _claim_portable(me: Professional) -> Case | None:
+    """The next case for `me` through the ORM: read the head of the line, then move it with the
+    compare-and-set (CaseConflict if someone moved it first)."""
+    skills = Professional.skills.through.objects.filter(professional=me).values("skill_id")
+    queue = (
+        Case.objects.filter(_below_capacity(me), status=Status.WAITING, kind=me.kind, skill__in=skills)
+        .exclude(declined_by=me)
+        .order_by("-priority", "submitted_at", "pk")
+    )
+    if _skip_locked_supported():
+        queue = queue.select_for_update(skip_locked=True)
+    case = queue.first()
+    if case is None:
+        return None
+    _transition(
+        case, Status.ASSIGNED, actor=me.user, verb=Verb.CLAIMED, assignee=me, then=(Status.ACTIVE, Verb.ACCEPTED)
+    )
+    me.last_assigned_at = case.assigned_at
+    Professional.objects.filter(pk=me.pk).update(last_assigned_at=me.last_assigned_at)
+    return case
+
+
 def case_claim_next(*, professional: Professional) -> Case | None:
     """Give `professional` the next waiting case in their skills (highest priority, then the
     one waiting longest), already accepted. None when the queue is empty.
 
     The claim is atomic: on PostgreSQL, SKIP LOCKED lets concurrent claimers pass over each
-    other's rows; everywhere, the compare-and-set in `_transition` refuses a second claimer.
+    other's rows; everywhere, the compare-and-set refuses a second claimer. On PostgreSQL a claim
+    is one statement (claim_statement.py); elsewhere the professional's lock and seven statements.
+    Either way the room hears of it once, after commit: its status, its one room line, a refresh
+    of its queue and of the dashboard.
     """
     for _attempt in range(10):
+        if _claim_in_one_statement():
+            claim = claim_statement.claim_next(professional=professional, now=timezone.now(), room_verb=Verb.ACCEPTED)
+            if claim.case is None:
+                if not claim.fresh:
+                    continue
+                _refuse_if_unable(claim.me, load=claim.load)
+            elif claim.line is not None:
+                # What `message_system` and `_transition` announce, in the same order.
+                line: CaseMessageEvent = {"type": "case.message", "message": message_payload(claim.line)}
+                send_event_on_commit(case_group(claim.case.pk), line)
+                _announce(claim.case)
+            return claim.case
         with transaction.atomic():
             me = _lock_professional(professional)
-            if not me.on_duty:
-                raise CaseError(_("Go on duty before taking cases."))
-            if _load(me) >= me.capacity:
-                raise CaseError(_("You already have as many open cases as your capacity allows."))
-            queue = (
-                Case.objects.filter(status=Status.WAITING, kind=me.kind, skill__in=me.skills.values("pk"))
-                .exclude(declined_by=me)
-                .order_by("-priority", "submitted_at", "pk")
-            )
-            if _skip_locked_supported():
-                queue = queue.select_for_update(skip_locked=True)
-            case = queue.first()
-            if case is None:
-                return None
+            _refuse_if_unable(me)
             try:
-                _transition(case, Status.ASSIGNED, actor=me.user, verb=Verb.CLAIMED, assignee=me)
+                case = _claim_portable(me)
             except CaseConflict:
                 continue
-            _transition(case, Status.ACTIVE, actor=me.user, verb=Verb.ACCEPTED)
-            me.last_assigned_at = timezone.now()
-            me.save(update_fields=["last_assigned_at"])
+            if case is None:
+                _refuse_if_unable(me, load=_load(me))
             return case
     raise CaseConflict()
+
+
+def _refuse_if_unable(me: Professional, *, load: int | None = None) -> None:
+    """CaseError if `me` is off duty, or if their `load` (when counted) leaves no free slot."""
+    if not me.on_duty:
+        raise CaseError(_("Go on duty before taking cases."))
+    if load is not None and load >= me.capacity:
+        raise CaseError(_("You already have as many open cases as your capacity allows."))
 
 
 @transaction.atomic

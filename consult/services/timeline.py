@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from consult.models import Case, CaseEvent, User, Verb
@@ -41,3 +42,17 @@ def record_event(case: Case, verb: str, actor: User | None, **detail: Any) -> Ca
     if verb in ROOM_VERBS:
         message_system(case=case, verb=verb, actor=actor, detail=detail)
     return event
+
+
+def record_events(case: Case, actor: User | None, steps: Sequence[tuple[str, dict[str, Any]]]) -> list[CaseEvent]:
+    """Lines for steps one person took in one action (a claim: taken from the line and accepted):
+    every step in the timeline, in one insert, and one room line, the last step's: the other side
+    sees what the case has become, not each step of a single click."""
+    events = CaseEvent.objects.bulk_create(
+        [CaseEvent(case=case, verb=verb, actor=actor, detail=detail) for verb, detail in steps]
+    )
+    room = [(verb, detail) for verb, detail in steps if verb in ROOM_VERBS]
+    if room:
+        verb, detail = room[-1]
+        message_system(case=case, verb=verb, actor=actor, detail=detail)
+    return events

@@ -380,7 +380,10 @@ def rival_claims(
 ) -> Callable[[int], list[Case]]:
     """`rival_claims(n)`: for the next `n` claims, `other_doctor` takes the case a claimer has just
     picked from the queue before the claimer's write lands (as a concurrent claim on another
-    server would). Returns the cases the rival took."""
+    server would). Returns the cases the rival took. That window exists on the portable claim
+    path (read the head of the line, then compare-and-set), which these tests take on every
+    database: PostgreSQL's one-statement claim has no such window."""
+    monkeypatch.setattr(case_services, "_claim_in_one_statement", lambda: False)
     real = case_services._transition
     taken: list[Case] = []
     remaining = [0]

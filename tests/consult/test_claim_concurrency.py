@@ -11,7 +11,8 @@ import pytest
 from django.db import connection, transaction
 
 from consult import services
-from consult.models import Case, CaseEvent, Professional, Skill, Status, User, Verb
+from consult.errors import CaseError
+from consult.models import Case, CaseEvent, Message, Professional, Skill, Status, User, Verb
 
 pytestmark = [
     pytest.mark.postgres,
@@ -80,5 +81,54 @@ def test_it_gives_every_waiting_case_to_exactly_one_of_many_concurrent_claimers(
     for professional_pk, mine in claimed.items():
         assert all(assignees[pk] == professional_pk for pk in mine)
     assert Case.objects.filter(status=Status.ACTIVE, first_response_at__isnull=False).count() == CASES
+    # One room line per claim, numbered from 1: no two claimers wrote to the same case's room.
+    lines = Counter(Message.objects.values_list("case_id", "seq"))
+    assert lines == Counter({(pk, 1): 1 for pk in all_cases})
     # More than one worker took part: the claims really ran side by side.
     assert sum(1 for mine in claimed.values() if mine) > 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_never_gives_one_professional_claiming_from_many_tabs_more_cases_than_their_capacity(
+    professional_factory: Callable[..., Professional], skill_factory: Callable[..., Skill], alice: User,
+    settings: Any,
+) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    skill = skill_factory()
+    professional = professional_factory([skill], capacity=5, on_duty=False)
+    with transaction.atomic():
+        for n in range(40):
+            services.case_submit(resident=alice, skill=skill, description=f"case {n}")
+    services.professional_set_on_duty(professional=professional, on_duty=True)
+
+    tabs = 8
+    barrier = threading.Barrier(tabs)
+    taken: list[int] = []
+    refused: list[CaseError] = []
+    errors: list[BaseException] = []
+
+    def tab() -> None:
+        try:
+            barrier.wait(timeout=10)
+            while (case := services.case_claim_next(professional=professional)) is not None:
+                taken.append(case.pk)
+        except CaseError as error:
+            refused.append(error)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tab) for _ in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a tab did not finish"
+    assert errors == []
+
+    # The professional's row lock makes the capacity check and the claim one step.
+    assert len(taken) == len(set(taken)) == 5
+    assert len(refused) == tabs
+    assert Case.objects.filter(assignee=professional, status=Status.ACTIVE).count() == 5
+    assert Case.objects.filter(status=Status.WAITING).count() == 35

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from consult import selectors, services
@@ -493,6 +494,31 @@ def test_it_gives_the_claimed_case_active_with_its_first_response(
     ]
     professional.refresh_from_db()
     assert professional.last_assigned_at is not None and professional.last_assigned_at >= before
+
+
+def test_it_claims_in_at_most_9_statements_and_announces_it_once(
+    claimer: Professional, respiratory: Skill, submit: Callable[..., Case],
+    django_assert_max_num_queries: Callable[..., Any], django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    # Taken and accepted at once: one write, both steps in the timeline, one room line (taking a case
+    # from the line is accepting it), one status, one refresh for the queue and one for the dashboard.
+    for _ in range(3):
+        submit(respiratory)
+    professional = on_duty(claimer)
+
+    # 7 statements and the savepoint around them (there were 15, with 8 broadcasts); on PostgreSQL
+    # one statement, as many as the bare queue update.
+    with django_capture_on_commit_callbacks() as broadcasts, django_assert_max_num_queries(9) as queries:
+        claimed = services.case_claim_next(professional=professional)
+
+    assert claimed is not None and claimed.status == Status.ACTIVE
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1
+    assert len(broadcasts) == 4
+    assert list(reload(claimed).events.values_list("verb", flat=True))[-2:] == [Verb.CLAIMED, Verb.ACCEPTED]
+    room = list(claimed.messages.values_list("seq", "kind", "sender", "detail"))
+    assert room == [(1, "system", professional.user.pk, {"verb": Verb.ACCEPTED})]
+    assert reload(claimed).last_seq == 1
 
 
 def test_it_returns_none_when_the_queue_is_empty(claimer: Professional, respiratory: Skill) -> None:
