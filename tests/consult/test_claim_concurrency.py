@@ -26,10 +26,21 @@ WORKERS = 16
 CASES = 300
 
 
+@pytest.fixture(params=["planned each time", "prepared"])
+def claim_statement_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The claim statement as deployed by default, and prepared once per connection (Django's
+    `prepare_threshold` option set): the generic plan PostgreSQL switches to after a few claims
+    must give the same line."""
+    if request.param == "prepared":
+        options = {**connection.settings_dict.get("OPTIONS", {}), "prepare_threshold": 5}
+        monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    return str(request.param)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_gives_every_waiting_case_to_exactly_one_of_many_concurrent_claimers(
     professional_factory: Callable[..., Professional], skill_factory: Callable[..., Skill], alice: User,
-    settings: Any,
+    settings: Any, claim_statement_mode: str,
 ) -> None:
     # Hashing 16 passwords the production way would take most of the time budget.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -463,6 +463,21 @@ def test_it_keeps_a_requeued_case_in_its_place_in_line(
     assert claim_all(on_duty(claimer)) == [requeued.pk, later.pk]
 
 
+def test_it_claims_in_line_order_with_the_claim_statement_prepared(
+    claimer: Professional, respiratory: Skill, submit: Callable[..., Case], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepared once per connection (Django's `prepare_threshold` option), PostgreSQL plans the first
+    # claims and then reuses a generic plan: more claims than that, and still the line's order.
+    monkeypatch.setitem(
+        connection.settings_dict, "OPTIONS", {**connection.settings_dict.get("OPTIONS", {}), "prepare_threshold": 5}
+    )
+    Professional.objects.filter(pk=claimer.pk).update(capacity=20)
+    line = [age(submit(respiratory, priority=n % 3), submitted_at=ago(minutes=100 - n)) for n in range(9)]
+    expected = sorted(line, key=lambda case: (-case.priority, case.submitted_at))
+
+    assert claim_all(on_duty(claimer)) == [case.pk for case in expected]
+
+
 def test_it_claims_only_in_the_professionals_skills(
     claimer: Professional, respiratory: Skill, cardiology: Skill, sick_pay: Skill, submit: Callable[..., Case]
 ) -> None:
