@@ -354,12 +354,12 @@ class Case(models.Model):
                 name="case_skill_response_idx",
             ),
             # Per month, and the report's dates: the counted cases by submission time, with what
-            # the monthly figures read (index-only on PostgreSQL).
+            # the monthly figures read (index-only; key columns rather than INCLUDE, which SQLite
+            # lacks).
             models.Index(
-                fields=["submitted_at"],
-                include=["kind", "first_response_seconds"],
+                fields=["submitted_at", "kind", "first_response_seconds"],
                 condition=~models.Q(status="withdrawn"),
-                name="case_submitted_idx",
+                name="case_counted_submitted_idx",
             ),
             # The people served: the residents of the counted cases, read from the index alone.
             models.Index(
