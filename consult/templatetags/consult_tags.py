@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django import template
-from django.utils import timezone
+from django.db.models import Choices
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
-from consult.models import Message, Verb
+from consult.models import Message, Priority, Status, Verb
 
 register = template.Library()
 
@@ -27,6 +29,28 @@ def duration_text(value: timedelta | None) -> str:
         hours = minutes // 60
         return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
     return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+
+
+@lru_cache(maxsize=256)
+def _label(choices: type[Choices], value: Any, language: str) -> str:
+    try:
+        member = choices(value)
+    except ValueError:
+        return str(value)
+    with translation.override(language):
+        return str(member.label)
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """A case's status in the reader's language. Lists show hundreds of cases, and Django's
+    get_status_display rebuilds the choices and translates again for every row."""
+    return _label(Status, value, translation.get_language() or "")
+
+
+@register.filter
+def priority_label(value: int) -> str:
+    return _label(Priority, value, translation.get_language() or "")
 
 
 @register.filter

@@ -140,3 +140,20 @@ def test_it_counts_a_waiting_case_once_on_the_dashboard_whatever_its_priority(
     rows = login(coordinator).get(reverse("dashboard")).context["rows"]
 
     assert [(row.skill, row.waiting) for row in rows] == [(respiratory, 2)]
+
+
+@pytest.mark.parametrize(
+    ("language", "status", "priority"), [("zh-hans", "排队中", "紧急"), ("en", "Waiting in line", "Urgent")]
+)
+def test_it_labels_the_open_cases_in_the_readers_language(
+    language: str, status: str, priority: str, alice: User, respiratory: Skill, coordinator: User,
+    login: Callable[..., Client],
+) -> None:
+    services.case_submit(resident=alice, skill=respiratory, description="咳嗽", priority=Priority.URGENT)
+    other = "Waiting in line" if language != "en" else "排队中"
+
+    html = login(coordinator, language=language).get(reverse("dashboard")).content.decode()
+
+    assert f'<span class="status status-waiting">{status}</span>' in html
+    assert f'<span class="priority">{priority}</span>' in html
+    assert other not in html
