@@ -103,3 +103,10 @@ def idempotency_release(*, claim: Claim) -> None:
     """Give the key back: the request failed in a way a retry may not (storage down, throttled,
     a form shown again with its errors), so the next request with this key runs for real."""
     IdempotencyKey.objects.filter(pk=claim.row.pk, status=PENDING).delete()
+
+
+def idempotency_purge(*, older_than: timedelta) -> int:
+    """Forget keys taken longer ago than `older_than` (their retries are long over). Returns how
+    many were removed."""
+    removed, _by_model = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return removed

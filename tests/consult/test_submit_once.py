@@ -5,14 +5,17 @@ message) instead of a second record, claim or poster."""
 from __future__ import annotations
 
 import html
+import io
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from consult import services
 from consult.models import Case, IdempotencyKey, Poster, Professional, Skill, Status, User
@@ -172,3 +175,15 @@ def test_it_runs_a_form_sent_without_a_key_as_before(
         assert client.post(url, data).status_code == 302
 
     assert EmployerContact.objects.filter(case=dispute).count() == 2
+
+
+def test_it_forgets_keys_after_two_days_and_keeps_the_recent_ones(alice: User) -> None:
+    now = timezone.now()
+    for key, age in (("old", timedelta(hours=49)), ("recent", timedelta(hours=47))):
+        IdempotencyKey.objects.create(user=alice, key=key, endpoint="/x/", status=302, created_at=now - age)
+    out = io.StringIO()
+
+    call_command("sweep_keys", stdout=out)
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["recent"]
+    assert out.getvalue().strip() == "1 key(s) removed"
