@@ -10,10 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")
 # Django must be set up before the consumers (and the models they import) load.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from realtime.auth import TokenAuthMiddleware, TokenOrOriginValidator  # noqa: E402
+from realtime.auth import SessionAuthStack, TokenAuthMiddleware, TokenOrOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -21,7 +20,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # Browsers: session cookie + Origin check. Apps: API token, no Origin needed.
         "websocket": TokenOrOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            SessionAuthStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

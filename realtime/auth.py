@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.auth import AuthMiddleware, CookieMiddleware, SessionMiddleware, get_user
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
+
+from realtime.db import db
 
 
 def _token(scope: dict[str, Any]) -> str | None:
@@ -23,7 +25,7 @@ def _token(scope: dict[str, Any]) -> str | None:
     return None
 
 
-@database_sync_to_async
+@db
 def _user_for(token: str) -> Any:
     from knox.auth import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
@@ -33,6 +35,18 @@ def _user_for(token: str) -> Any:
     except AuthenticationFailed:
         return AnonymousUser()
     return user
+
+
+class SessionAuthMiddleware(AuthMiddleware):
+    """channels' AuthMiddleware, reading the session and its user on the sockets' database threads
+    (channels reads them on the one sync thread every socket of the process shares)."""
+
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+        scope["user"]._wrapped = await db(get_user.func)(scope)
+
+
+def SessionAuthStack(inner: Any) -> Any:
+    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))
 
 
 class TokenAuthMiddleware:

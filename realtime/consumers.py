@@ -2,7 +2,7 @@
 line) and the queue feed (professionals' queues and coordinators' dashboards).
 
 A consumer is a thin edge: it checks access with `case_get_for_user`, parses a frame, calls one
-service through `database_sync_to_async`, and relays group events. A bad frame gets an error
+service through `db` (realtime/db.py), and relays group events. A bad frame gets an error
 event on that socket only; nothing a client sends can crash the consumer.
 """
 
@@ -14,11 +14,13 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import Http404
 from django.utils import translation
@@ -31,18 +33,17 @@ from consult.errors import CaseError
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Professional, Status, User
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
+from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_MESSAGES = 20
 RATE_LIMIT_SECONDS = 10.0
-# Every frame, whatever its type, counts against this (a page sends a few a minute: ping, read,
-# typing, hello on reconnect); past it frames are refused, not worked on.
-RATE_LIMIT_FRAMES = 60
 TYPING_EVERY_SECONDS = 2.0
 # What a client should wait before sending again after a passing fault (database, layer).
 RETRY_AFTER_SECONDS = 2.0
+# How long a closing socket may take to finish the frames it already received.
+FINISH_SECONDS = 5.0
 # A body at the limit must fit however a client encodes it: JSON encoders that escape non-ASCII
 # write a Chinese character as \uXXXX (6 characters) and an emoji as a surrogate pair (12).
 MAX_FRAME_CHARS = 12 * MESSAGE_MAX_LENGTH + 1_000
@@ -74,7 +75,18 @@ def is_passing_fault(error: Exception) -> bool:
     return isinstance(error, (DatabaseError, RedisConnectionError, RedisTimeoutError, OSError, TimeoutError))
 
 
-class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
+class Consumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As channels does, without its hop to the one sync thread to close old database
+        connections before every event: this consumer's database work runs through `db`, whose
+        threads do that around each call."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class CaseRoomConsumer(Consumer):
     case: Case
     user: User
 
@@ -82,30 +94,41 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         reference = self.scope["url_route"]["kwargs"]["reference"]
         try:
-            self.case = await database_sync_to_async(selectors.case_get_for_user)(user=user, reference=reference)
+            self.case = await db(selectors.case_get_for_user)(user=user, reference=reference)
         except Http404:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
         self.language = user.language
-        self.messages_window = Window(RATE_LIMIT_MESSAGES, RATE_LIMIT_SECONDS)
-        self.frames_window = Window(RATE_LIMIT_FRAMES, RATE_LIMIT_SECONDS)
+        self.messages_window = Window(settings.CHAT_MESSAGES_PER_10S, RATE_LIMIT_SECONDS)
+        self.frames_window = Window(settings.CHAT_FRAMES_PER_10S, RATE_LIMIT_SECONDS)
         self.last_typing = 0.0
         self.read_sent = 0
         self.groups_joined = [case_group(self.case.pk), queue_group(self.case.skill_id), user_group(user.pk)]
+        # Frames are worked on in order by one task of this socket, so that while a message is
+        # being stored the socket still receives what the room broadcasts.
+        self.frames: asyncio.Queue[tuple[Callable[[dict[str, Any]], Coroutine[Any, Any, None]], dict[str, Any]]]
+        self.frames = asyncio.Queue()
+        self.worker = asyncio.ensure_future(self.work())
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await database_sync_to_async(chat.connection_open)(case=self.case, user=user, channel_name=self.channel_name)
+        await db(chat.connection_open)(case=self.case, user=user, channel_name=self.channel_name)
         await self.send_place()
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "groups_joined"):
             return
+        try:
+            # Frames already received are finished (a message being stored is stored), briefly.
+            await asyncio.wait_for(self.frames.join(), timeout=FINISH_SECONDS)
+        except TimeoutError:
+            logger.warning("a closing socket left %d frames unworked", self.frames.qsize())
+        self.worker.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         try:
-            online = await database_sync_to_async(chat.connection_close)(case=self.case, channel_name=self.channel_name)
+            online = await db(chat.connection_close)(case=self.case, channel_name=self.channel_name)
             # Announced from here, bounded: during a shutdown the layer may never answer.
             await asyncio.wait_for(
                 self.channel_layer.group_send(case_group(self.case.pk), {"type": "case.presence", "online": online}),
@@ -155,6 +178,23 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
                     answers=frame_type, client_id=client_id, retry_after=wait,
                 )
                 return
+        self.frames.put_nowait((handler, content))
+
+    async def work(self) -> None:
+        """Work on this socket's frames one after the other, in the order they came."""
+        while True:
+            handler, content = await self.frames.get()
+            try:
+                await self.work_on(handler, content)
+            finally:
+                self.frames.task_done()
+
+    async def work_on(
+        self, handler: Callable[[dict[str, Any]], Coroutine[Any, Any, None]], content: dict[str, Any]
+    ) -> None:
+        frame_type = str(content.get("type"))
+        client_id = content.get("client_id") if frame_type == "message" else None
+        with translation.override(self.language):
             try:
                 await handler(content)
             except CaseError as error:
@@ -179,13 +219,13 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("bad_field", _("last_seq must be a whole number."), answers="hello")
             return
         while True:
-            batch = await database_sync_to_async(chat.messages_after)(case=self.case, seq=last_seq)
+            batch = await db(chat.messages_after)(case=self.case, seq=last_seq)
             for message in batch:
                 await self.send_json({"type": "message", "message": self.render(chat.message_payload(message))})
             if len(batch) < 500:
                 break
             last_seq = batch[-1].seq
-        online = await database_sync_to_async(chat.online_users)(self.case)
+        online = await db(chat.online_users)(self.case)
         await self.send_json({"type": "synced", "last_seq": batch[-1].seq if batch else last_seq, "online": online})
 
     async def on_message(self, content: dict[str, Any]) -> None:
@@ -205,11 +245,11 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
                 answers="message", client_id=client_id, retry_after=wait,
             )
             return
-        message, created = await database_sync_to_async(self.post)(client_id, body, document_id)
+        message, created = await db(self.post)(client_id, body, document_id)
         await self.send_json({"type": "ack", "client_id": client_id, "seq": message.seq})
         if created:
             # After the acknowledgement, and not awaited: a slow mail server never holds up the chat.
-            run_in_background(database_sync_to_async(chat.notify_offline)(message=message), "offline notice")
+            run_in_background(db(chat.notify_offline)(message=message), "offline notice")
 
     def post(self, client_id: str, body: str, document_id: int | None) -> tuple[Message, bool]:
         document = None
@@ -236,12 +276,12 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
             return
         if seq <= self.read_sent:
             return  # nothing new read: no write, no broadcast
-        self.read_sent = await database_sync_to_async(chat.read_mark)(case=self.case, user=self.user, seq=seq)
+        self.read_sent = await db(chat.read_mark)(case=self.case, user=self.user, seq=seq)
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         """Keeps the presence row fresh, and says how far the chat goes: a client that holds less
         missed a broadcast and resyncs (a bound on how long a quiet client can stay behind)."""
-        last_seq = await database_sync_to_async(chat.connection_touch)(case=self.case, channel_name=self.channel_name)
+        last_seq = await db(chat.connection_touch)(case=self.case, channel_name=self.channel_name)
         await self.send_json({"type": "pong", "last_seq": last_seq})
 
     async def send_error(
@@ -282,7 +322,7 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
     async def case_status(self, event: dict[str, Any]) -> None:
         """A status change: the assignee may have changed, so the access is checked again."""
         try:
-            self.case = await database_sync_to_async(selectors.case_get_for_user)(
+            self.case = await db(selectors.case_get_for_user)(
                 user=self.user, reference=self.case.reference
             )
         except Http404:
@@ -310,7 +350,7 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
         """The resident's live place in line and estimated wait, while the case waits."""
         if self.case.status != Status.WAITING:
             return
-        place, wait = await database_sync_to_async(self.place)()
+        place, wait = await db(self.place)()
         if place is None:
             return
         with translation.override(self.language):
@@ -328,12 +368,12 @@ class CaseRoomConsumer(AsyncJsonWebsocketConsumer):
         return selectors.queue_place(case), selectors.estimated_wait(case)
 
 
-class QueueFeedConsumer(AsyncJsonWebsocketConsumer):
+class QueueFeedConsumer(Consumer):
     """Tells a professional's queue page, or a coordinator's dashboard, to refresh when it changes."""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        groups = await database_sync_to_async(self.groups_for)(user)
+        groups = await db(self.groups_for)(user)
         if groups is None:
             await self.close()
             return

@@ -192,6 +192,7 @@ def production_env(redis_url: str, database: str, **extra: str) -> dict[str, str
         "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        "DB_CONN_MAX_AGE": "60",  # persistent connections, as production keeps them
         **extra,
     }
     env.pop("CONSULT_REQUIRE_SERVICES", None)
@@ -206,12 +207,13 @@ class DaphneProcess:
         self.env = env
         self.log = directory / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.asgi = "consult.asgi:application"
 
     def start(self) -> DaphneProcess:
         if not os.access(DAPHNE, os.X_OK):
             raise HarnessError(f"{DAPHNE} is not installed")
         self.process = subprocess.Popen(
-            [str(DAPHNE), "-b", HOST, "-p", str(self.port), "consult.asgi:application"],
+            [str(DAPHNE), "-b", HOST, "-p", str(self.port), self.asgi],
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -41,6 +41,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
         except Exception as error:
             pytest.exit(f"services pass: Redis is not reachable: {error}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """The test process closes its connections after each use: threads that kept theirs open (as
+    servers do) would stop the test database from being dropped. Servers the tests start keep theirs."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def realtime_connections_closed(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """A socket's database work cut short when a test ends can leave its thread's connection open;
+    they are closed before the test database is dropped."""
+    yield
+    from realtime.db import close_connections
+
+    with django_db_blocker.unblock():
+        close_connections()
 
 
 @pytest.fixture(autouse=True)
