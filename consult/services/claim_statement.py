@@ -178,15 +178,17 @@ def _claim_sql() -> tuple[str, tuple[str, ...]]:
 # Planning the statement costs the server more than running it (1.6 ms against 0.8 here), and a
 # claim runs the same statement every time: prepared once per connection, it is planned for its
 # first executions, then PostgreSQL keeps a generic plan (which still reads `case_claim_idx`).
-# A prepared statement belongs to the server session, so it needs connections that are not shared
-# between clients transaction by transaction (a transaction-mode pooler): Django's own switch for
-# that, the `prepare_threshold` database option, turns it on.
+# A prepared statement lives in the server session: worth it where a connection outlives a
+# request (DB_CONN_MAX_AGE not 0), and wrong behind a pooler that shares server sessions between
+# clients transaction by transaction, which settings.py runs with DB_CONN_MAX_AGE=0. Django's own
+# switch for prepared statements, the `prepare_threshold` option, turns it on as well.
 _PREPARED = "consult_claim_next"
 _prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _may_prepare(db: BaseDatabaseWrapper) -> bool:
-    return db.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is not None
+    persistent = db.settings_dict.get("CONN_MAX_AGE", 0) != 0
+    return persistent or db.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is not None
 
 
 @functools.cache

@@ -28,12 +28,12 @@ CASES = 300
 
 @pytest.fixture(params=["planned each time", "prepared"])
 def claim_statement_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The claim statement as deployed by default, and prepared once per connection (Django's
-    `prepare_threshold` option set): the generic plan PostgreSQL switches to after a few claims
-    must give the same line."""
-    if request.param == "prepared":
-        options = {**connection.settings_dict.get("OPTIONS", {}), "prepare_threshold": 5}
-        monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    """The claim statement planned on every claim (connections closed after each request, as behind
+    a transaction-mode pooler) and prepared once per connection (persistent connections): the
+    generic plan PostgreSQL switches to after a few claims must give the same line."""
+    options = {k: v for k, v in connection.settings_dict.get("OPTIONS", {}).items() if k != "prepare_threshold"}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0 if request.param == "planned each time" else 60)
     return str(request.param)
 
 
