@@ -4,7 +4,8 @@ one queue of QUEUE waiting cases through `case_claim_next`, then through the bar
 the same run. Reports claims per second, the median claim, their ratio and the double claims (each
 case must be claimed once). PostgreSQL only: SQLite serialises every writer.
 
-Run with the other benchmarks (`make bench` with DATABASE_URL set to PostgreSQL) or alone:
+Run with the other benchmarks (`make bench` with DATABASE_URL set to PostgreSQL) or alone (and
+BENCH_CLAIM_SHAPE=server to claim as a view under daphne does, from threads serving an event loop):
 `DATABASE_URL=postgres://postgres@127.0.0.1:5432/consult_claims .venv/bin/python -m bench.claims`.
 """
 
@@ -26,6 +27,9 @@ QUEUE = int(os.environ.get("BENCH_CLAIM_QUEUE", "10000"))
 # Each side runs this long or until its queue is empty, whichever comes first.
 SECONDS = float(os.environ.get("BENCH_CLAIM_SECONDS", "8"))
 SKILLS = 4
+# "threads": CLAIMERS plain threads. "server": the same threads working for a running event loop,
+# as a view runs under daphne (broadcasts are then handed to the loop instead of awaited).
+SHAPE = os.environ.get("BENCH_CLAIM_SHAPE", "threads")
 PREFIX = f"claims{os.getpid()}"
 
 
@@ -81,6 +85,48 @@ def _seed(skills: list, resident: Any) -> None:
 
 
 def _run(claim: Callable[[object], int | None], professionals: list) -> tuple[float, list[float], list[int]]:
+    return _run_in_server(claim, professionals) if SHAPE == "server" else _run_in_threads(claim, professionals)
+
+
+def _run_in_server(
+    claim: Callable[[object], int | None], professionals: list
+) -> tuple[float, list[float], list[int]]:
+    """Like `_run_in_threads`, each claim a `sync_to_async` call from one event loop."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import sync_to_async
+
+    from realtime.events import background_settled
+
+    durations: list[float] = []
+    claimed: list[int] = []
+    executor = ThreadPoolExecutor(max_workers=len(professionals))
+
+    async def work(professional: object, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            pk = await sync_to_async(claim, thread_sensitive=False)(professional)
+            if pk is None:
+                return
+            durations.append(time.perf_counter() - start)
+            claimed.append(pk)
+
+    async def main() -> float:
+        asyncio.get_running_loop().set_default_executor(executor)
+        start = time.perf_counter()
+        await asyncio.gather(*(work(p, start + SECONDS) for p in professionals))
+        await background_settled()
+        return time.perf_counter() - start
+
+    wall = asyncio.run(main())
+    executor.shutdown(wait=True)  # the threads' connections close with them
+    return wall, durations, claimed
+
+
+def _run_in_threads(
+    claim: Callable[[object], int | None], professionals: list
+) -> tuple[float, list[float], list[int]]:
     """CLAIMERS threads claiming until the queue is empty or SECONDS pass. Returns the wall time,
     each claim's duration and every claimed case id."""
     from django.db import connection
@@ -232,7 +278,7 @@ def run() -> None:
         print(
             f"{f'case_claim_next ({CLAIMERS} claimers, {QUEUE:,} queue)':<44} "
             f"{service_rate:9.1f} /s   p50 {statistics.median(service_times) * 1000:8.1f} ms   "
-            f"{statements} statement(s){prepared}, {layer}"
+            f"{statements} statement(s){prepared}, {layer}, {SHAPE}"
         )
         if prepared_rate is not None and prepared_p50 is not None:
             print(
