@@ -86,8 +86,10 @@ lint: $(STAMP)-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
+# Benchmarks run on PostgreSQL (the production database; created if missing) and their own redis-server.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult_bench
 bench: $(STAMP)-dev messages
-	$(PY) -m bench
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench
 
 # The runtime lock first: requirements-dev.in is constrained by it, so both files agree.
 lock: $(STAMP)-dev

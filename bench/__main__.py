@@ -57,6 +57,9 @@ def row(name: str, subject: float, baseline: float, baseline_name: str, note: st
 
 
 def main() -> None:
+    from bench.pages import _ensure_database
+
+    _ensure_database(os.environ["DATABASE_URL"])
     call_command("migrate", verbosity=0)
     from PIL import Image
 
@@ -194,6 +197,11 @@ def main() -> None:
     from bench.claims import run as claims
 
     claims()
+
+    # 8. Chat on two daphnes + Redis + PostgreSQL, against a bare broadcast consumer (bench/chat.py).
+    from bench.chat import main as chat_bench
+
+    chat_bench()
 
 
 if __name__ == "__main__":

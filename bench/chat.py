@@ -25,6 +25,7 @@ import random
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,9 @@ async def conversation(pairs: list[tuple[Any, Any]], offered: float | None) -> S
     stop = asyncio.Event()
     sockets = [ws for pair in pairs for ws in pair]
     interval = len(sockets) / offered if offered else None
-    tasks = [asyncio.create_task(talker(ws, f"s{i}", stats, stop, interval)) for i, ws in enumerate(sockets)]
+    # Fresh client ids every time: a known one is a retry, stored once and not broadcast again.
+    run = uuid.uuid4().hex[:8]
+    tasks = [asyncio.create_task(talker(ws, f"{run}{i}", stats, stop, interval)) for i, ws in enumerate(sockets)]
     started = time.monotonic()
     await asyncio.sleep(WARMUP + WINDOW)
     stop.set()
@@ -183,23 +186,31 @@ def percentile(stats: Stats, p: float) -> float:
 
 
 async def chat_figures(urls: list[str], cases: list[tuple[str, str, str]], app: bool) -> dict[str, Any]:
-    pairs = []
-    for n, (reference, resident, doctor) in enumerate(cases[:CHAT_CASES]):
-        path = f"/ws/cases/{reference}/" if app else f"/bare/{reference}/"
-        a = await open_socket(urls[n % 2] + path, resident if app else None)
-        b = await open_socket(urls[(n + 1) % 2] + path, doctor if app else None)
-        if app:
-            for ws in (a, b):
-                await ws.send(json.dumps({"type": "hello", "last_seq": 10**9}))
-        pairs.append((a, b))
-    await asyncio.sleep(1)
-    saturated = await conversation(pairs, None)
-    half = await conversation(pairs, rate(saturated) / 2)
-    for pair in pairs:
-        for ws in pair:
-            await ws.close()
+    async def pairs() -> list[tuple[Any, Any]]:
+        opened = []
+        for n, (reference, resident, doctor) in enumerate(cases[:CHAT_CASES]):
+            path = f"/ws/cases/{reference}/" if app else f"/bare/{reference}/"
+            a = await open_socket(urls[n % 2] + path, resident if app else None)
+            b = await open_socket(urls[(n + 1) % 2] + path, doctor if app else None)
+            opened.append((a, b))
+        await asyncio.sleep(1)
+        return opened
+
+    async def close(opened: list[tuple[Any, Any]]) -> None:
+        for pair in opened:
+            for ws in pair:
+                await ws.close()
+        await asyncio.sleep(1)
+
+    # Fresh sockets for each phase: nothing left over from the saturated one.
+    opened = await pairs()
+    saturated = await conversation(opened, None)
+    await close(opened)
+    opened = await pairs()
+    half = await conversation(opened, rate(saturated) / 2)
+    await close(opened)
     return {
-        "rate": rate(saturated), "sat_p50": percentile(saturated, 0.5), "errors": len(saturated.errors + half.errors),
+        "rate": rate(saturated), "errors": len(saturated.errors + half.errors),
         "error_kinds": sorted(set(saturated.errors + half.errors))[:5],
         "p50": percentile(half, 0.5), "p99": percentile(half, 0.99), "half_rate": rate(half),
     }

@@ -348,7 +348,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
 CHAT_MESSAGES_PER_10S = env_int("CHAT_MESSAGES_PER_10S", 20)
 CHAT_FRAMES_PER_10S = env_int("CHAT_FRAMES_PER_10S", 60)
 # Database threads (and so connections) of each daphne process for its sockets' work.
-REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 8)
+REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 2)
 # Chat: a participant away from the room gets one e-mail per quiet period, not one per message.
 OFFLINE_NOTICE_QUIET_MINUTES = env_int("OFFLINE_NOTICE_QUIET_MINUTES", 30)
 

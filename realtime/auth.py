@@ -63,11 +63,14 @@ class TokenAuthMiddleware:
 
 
 class TokenOrOriginValidator:
+    """Sockets with a token: the token's user, no Origin check, no session read. Others: the
+    allowed-hosts Origin check and the session's user."""
+
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.checked = AllowedHostsOriginValidator(inner)
+        self.with_token = TokenAuthMiddleware(inner)
+        self.with_session = AllowedHostsOriginValidator(SessionAuthStack(inner))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if _token(scope) is not None:
-            return await self.inner(scope, receive, send)
-        return await self.checked(scope, receive, send)
+            return await self.with_token(scope, receive, send)
+        return await self.with_session(scope, receive, send)

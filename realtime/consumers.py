@@ -93,8 +93,13 @@ class CaseRoomConsumer(Consumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         reference = self.scope["url_route"]["kwargs"]["reference"]
+        def open_connection() -> tuple[Case, list[dict[str, Any]]]:
+            # One trip to the database for the access check and the presence row.
+            case = selectors.case_get_for_user(user=user, reference=reference)
+            return case, chat.connection_open(case=case, user=user, channel_name=self.channel_name)
+
         try:
-            self.case = await db(selectors.case_get_for_user)(user=user, reference=reference)
+            self.case, online = await db(open_connection)()
         except Http404:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
@@ -113,7 +118,8 @@ class CaseRoomConsumer(Consumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await db(chat.connection_open)(case=self.case, user=user, channel_name=self.channel_name)
+        # The others heard it from the room; this socket joined the room after that.
+        await self.send_json({"type": "presence", "online": online})
         await self.send_place()
 
     async def disconnect(self, code: int) -> None:
@@ -249,7 +255,8 @@ class CaseRoomConsumer(Consumer):
         await self.send_json({"type": "ack", "client_id": client_id, "seq": message.seq})
         if created:
             # After the acknowledgement, and not awaited: a slow mail server never holds up the chat.
-            run_in_background(db(chat.notify_offline)(message=message), "offline notice")
+            if chat.offline_candidates(message):
+                run_in_background(db(chat.notify_offline)(message=message), "offline notice")
 
     def post(self, client_id: str, body: str, document_id: int | None) -> tuple[Message, bool]:
         document = None

@@ -215,17 +215,15 @@ def online_users(case: Case) -> list[dict[str, Any]]:
     return [{"id": user_id, "name": name} for user_id, name in rows]
 
 
-def _announce_presence(case: Case) -> None:
-    send_event_on_commit(case_group(case.pk), {"type": "case.presence", "online": online_users(case)})
-
-
-def connection_open(*, case: Case, user: User, channel_name: str) -> None:
+def connection_open(*, case: Case, user: User, channel_name: str) -> list[dict[str, Any]]:
+    """Record an open socket; announces, and returns, who is online now."""
     from realtime.models import Connection
 
-    Connection.objects.update_or_create(
-        channel_name=channel_name, defaults={"case": case, "user": user, "seen_at": timezone.now()}
-    )
-    _announce_presence(case)
+    # Channel names are new for every socket: one insert.
+    Connection.objects.create(channel_name=channel_name, case=case, user=user, seen_at=timezone.now())
+    online = online_users(case)
+    send_event_on_commit(case_group(case.pk), {"type": "case.presence", "online": online})
+    return online
 
 
 def connection_touch(*, case: Case, channel_name: str) -> int:
@@ -254,17 +252,23 @@ def connection_close(*, case: Case, channel_name: str) -> list[dict[str, Any]]:
     return online_users(case)
 
 
+def offline_candidates(message: Message) -> list[User]:
+    """Who might be e-mailed about `message`: the other participants with an address. Most
+    residents give none, and then there is nothing to do (no query, no task)."""
+    case = message.case
+    people = [case.resident]
+    if case.assignee is not None:
+        people.append(case.assignee.user)
+    return [p for p in people if p.pk != message.sender_id and p.email and p.is_active]
+
+
 def notify_offline(*, message: Message) -> int:
     """E-mail the participants who are not in the room that a message arrived: one e-mail per
     quiet period, not one per message. Returns how many were sent."""
     from realtime.models import Connection, OfflineNotice
 
     case = message.case
-    people = [case.resident]
-    if case.assignee is not None:
-        people.append(case.assignee.user)
-    # Only those who can be e-mailed matter: most residents have no address, and then no query runs.
-    people = [p for p in people if p.pk != message.sender_id and p.email and p.is_active]
+    people = offline_candidates(message)
     if not people:
         return 0
     online = set(
