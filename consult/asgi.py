@@ -12,13 +12,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from realtime.auth import TokenOrOriginValidator  # noqa: E402
+from realtime.auth import OutageGuard, TokenOrOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Browsers: session cookie + Origin check. Apps: API token, no Origin needed.
-        "websocket": TokenOrOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": OutageGuard(TokenOrOriginValidator(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -7,13 +7,18 @@ often send no Origin at all). Every other socket keeps the allowed-hosts Origin 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.auth import AuthMiddleware, CookieMiddleware, SessionMiddleware, get_user
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 
+from consult.outage import outage_of
 from realtime.db import db
+
+logger = logging.getLogger(__name__)
+TRY_AGAIN_LATER = 1013
 
 
 def _token(scope: dict[str, Any]) -> str | None:
@@ -60,6 +65,25 @@ class TokenAuthMiddleware:
         if token is not None:
             scope = {**scope, "user": await _user_for(token)}
         return await self.inner(scope, receive, send)
+
+
+class OutageGuard:
+    """A socket opened while the database or Redis is down is refused with 1013 ("try again
+    later"), logged in one line, instead of a traceback and a broken handshake. Clients reconnect
+    with backoff."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        try:
+            return await self.inner(scope, receive, send)
+        except Exception as error:
+            service = outage_of(error)
+            if service is None:
+                raise
+            logger.warning("websocket %s refused: the %s is unavailable (%r)", scope.get("path"), service, error)
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
 
 
 class TokenOrOriginValidator:

@@ -21,16 +21,14 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from consult import selectors
 from consult.errors import CaseError
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Professional, Status, User
+from consult.outage import outage_of
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
 from realtime.db import db
@@ -68,11 +66,6 @@ class Window:
             return self.seconds - (now - self.times[0])
         self.times.append(now)
         return 0.0
-
-
-def is_passing_fault(error: Exception) -> bool:
-    """A fault that a retry can get past: the database or Redis went away for a moment."""
-    return isinstance(error, (DatabaseError, RedisConnectionError, RedisTimeoutError, OSError, TimeoutError))
 
 
 class Consumer(AsyncJsonWebsocketConsumer):
@@ -208,7 +201,7 @@ class CaseRoomConsumer(Consumer):
                     error.code or "refused", " ".join(error.messages), answers=frame_type, client_id=client_id
                 )
             except Exception as error:
-                if is_passing_fault(error):
+                if outage_of(error) is not None:
                     logger.warning("case room frame failed for a passing fault: %r", error)
                     code, text = "unavailable", _("The service is busy for a moment. Your message will be sent again.")
                 else:

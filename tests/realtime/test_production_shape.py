@@ -225,3 +225,39 @@ def test_a_conversation_survives_a_redis_restart_and_a_database_outage_on_two_da
     ]
     assert late == [], f"deaf for more than {DEAF_LIMIT} s after recovery: {late[:10]}"
     print("fault test:", [tab.state() for tab in tabs])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_opened_while_the_database_is_down_is_refused_cleanly(
+    alice: User, case: Case, tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    """Refused at the handshake (clients back off and come again), with one line in the log, not a
+    traceback per attempt."""
+    from websockets.exceptions import InvalidStatus
+
+    from tests.cluster import spare_port
+
+    token = AuthToken.objects.create(alice)[1]
+    cookie = cookie_for(alice)
+    nobody = f"postgres://postgres@{HOST}:{spare_port()}/consult"  # a port where nothing listens
+    _redis, (daphne,) = start_cluster(tmp_path, cleanup, nobody, count=1)
+    path = f"/ws/cases/{case.reference}/"
+
+    async def attempts() -> list[int]:
+        statuses = []
+        for headers, origin in (({"Authorization": f"Token {token}"}, None), ({"Cookie": cookie}, daphne.origin)):
+            for _ in range(3):
+                try:
+                    ws = await connect(daphne.ws_url(path), origin=origin, additional_headers=headers,  # type: ignore[arg-type]
+                                       proxy=None, open_timeout=10)
+                except InvalidStatus as refused:
+                    statuses.append(refused.response.status_code)
+                else:
+                    await ws.close()
+                    statuses.append(101)
+        return statuses
+
+    assert asyncio.run(attempts()) == [403] * 6
+    log = daphne.log.read_text(errors="replace")
+    assert log.count("refused: the database is unavailable") == 6
+    assert "Traceback" not in log
