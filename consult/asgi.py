@@ -14,6 +14,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.auth import OutageGuard, TokenOrOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.shutdown import install as drain_sockets_on_sigterm  # noqa: E402
+
+drain_sockets_on_sigterm()
 
 application = ProtocolTypeRouter(
     {

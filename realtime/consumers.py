@@ -31,6 +31,7 @@ from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Pr
 from consult.outage import outage_of
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
+from realtime import shutdown
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
 
@@ -69,6 +70,19 @@ class Window:
 
 
 class Consumer(AsyncJsonWebsocketConsumer):
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        if shutdown.draining:
+            await self.close(code=shutdown.SERVICE_RESTART)  # this process is stopping
+            return
+        shutdown.live.add(self)
+        await super().websocket_connect(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        try:
+            await super().websocket_disconnect(message)
+        finally:
+            shutdown.live.discard(self)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         """As channels does, without its hop to the one sync thread to close old database
         connections before every event: this consumer's database work runs through `db`, whose

@@ -1,6 +1,7 @@
 // A websocket that says how it is doing and comes back by itself: exponential backoff with full
 // jitter (never the whole village reconnecting in lock-step), immediate retry when the phone
-// comes back online, and no retry once the server said the door is closed (4401/4403).
+// comes back online, a quick return when the server says it is restarting (4503), and no retry
+// once the server said the door is closed (4401/4403).
 (function () {
   "use strict";
 
@@ -46,6 +47,9 @@
       if (self.ws !== ws) return;
       self.ws = null;
       if (event.code === 4401 || event.code === 4403) { self.stopped = true; self.setState("closed"); return; }
+      // 4503: this server is restarting; another one (or this one, back) takes the socket now,
+      // each client within its own second so they do not all arrive at once.
+      if (event.code === 4503) self.attempt = 0;
       self.schedule();
     };
   };

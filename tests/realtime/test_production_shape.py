@@ -261,3 +261,41 @@ def test_a_socket_opened_while_the_database_is_down_is_refused_cleanly(
     log = daphne.log.read_text(errors="replace")
     assert log.count("refused: the database is unavailable") == 6
     assert "Traceback" not in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_closes_every_socket_as_a_restart_cleans_up_and_exits(
+    alice: User, doctor: Professional, case: Case, tmp_path: Path, cleanup: list[Callable[[], None]]
+) -> None:
+    from realtime.models import Connection
+
+    services.case_accept(case=case, professional=doctor)
+    _redis, (daphne,) = start_cluster(tmp_path, cleanup, database_url(), count=1)
+    tokens = [AuthToken.objects.create(user)[1] for user in (alice, alice, doctor.user)]
+    path = f"/ws/cases/{case.reference}/"
+
+    async def scenario() -> tuple[list[int | None], int | None, float]:
+        sockets = [
+            await connect(daphne.ws_url(path), additional_headers={"Authorization": f"Token {token}"}, proxy=None)
+            for token in tokens
+        ]
+        await sockets[0].send(json.dumps({"type": "message", "client_id": "last-words", "body": "再见"}))
+        await asyncio.sleep(0.5)
+        code, seconds = await asyncio.to_thread(daphne.terminate)
+        closes = []
+        for ws in sockets:
+            try:
+                async for _raw in ws:
+                    pass
+            except ConnectionClosed:
+                pass
+            closes.append(ws.close_code)
+        return closes, code, seconds
+
+    closes, code, seconds = asyncio.run(scenario())
+    assert closes == [4503, 4503, 4503]  # "server restarting": clients reconnect at once, maybe elsewhere
+    assert code == 0, daphne.log.read_text()[-3000:]
+    assert seconds < 12
+    assert not Connection.objects.filter(case=case).exists()  # each consumer cleaned up after itself
+    assert Message.objects.filter(case=case, client_id="last-words").count() == 1
+    assert "Traceback" not in daphne.log.read_text(errors="replace")
