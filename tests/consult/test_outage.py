@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +31,18 @@ from django.utils import translation
 
 from consult import selectors
 from consult.models import User
+from tests.cluster import (
+    HOST,
+    RedisServer,
+    TcpProxy,
+    proxied_database_url,
+    spare_port,
+    stop_process,
+    wait_for_port,
+)
 from tests.conftest import PASSWORD
-from tests.live import database_url
+from tests.live import DAPHNE, database_url
 
-HOST = "127.0.0.1"
-REDIS_SERVER = "/usr/bin/redis-server"
-DAPHNE = str(Path(sys.executable).with_name("daphne"))
 START_TIMEOUT = 20.0
 
 PAGE_ZH = "服务暂时无法使用"
@@ -54,121 +56,6 @@ LOGGED = "answered 503"
 
 
 # --- helpers: ports, our own servers, plain HTTP ------------------------------------------------
-
-
-def spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        with suppress(OSError):
-            socket.create_connection((HOST, port), timeout=0.2).close()
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{what} did not listen on {HOST}:{port} within {START_TIMEOUT} s")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-class RedisServer:
-    """A redis-server of our own on a spare loopback port, no persistence, restartable there."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = spare_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def start(self) -> None:
-        if not os.access(REDIS_SERVER, os.X_OK):
-            pytest.fail(f"{REDIS_SERVER} is not installed")
-        log = self.directory / "redis.log"
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        wait_for_port(self.port, self.process, log, "redis-server")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-
-class Proxy:
-    """A TCP relay standing in for the database server: stopping it refuses new connections and
-    cuts the open ones, as a PostgreSQL that goes down does; starting it again brings it back."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.port = spare_port()
-        self.target = target
-        self.listener: socket.socket | None = None
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((HOST, self.port))
-        listener.listen(16)
-        listener.settimeout(0.1)
-        self.listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        listener, self.listener = self.listener, None
-        if listener is not None:
-            listener.close()
-        with self.lock:
-            for sock in self.sockets:
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self.sockets.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self.listener is listener:
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
 
 
 @dataclass
@@ -201,7 +88,7 @@ class Server:
             cwd=settings.BASE_DIR, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.port, self.process, self.log, "daphne")
+        wait_for_port(self.port, self.process, self.log, "daphne", START_TIMEOUT)
         return self
 
     def stop(self) -> None:
@@ -300,26 +187,25 @@ def test_pages_and_the_api_answer_503_in_the_request_language_while_postgresql_r
 @pytest.mark.django_db(transaction=True)
 def test_pages_and_the_api_answer_again_as_soon_as_postgresql_is_back(tmp_path: Path) -> None:
     db = connection.settings_dict
-    proxy = Proxy((db["HOST"] or HOST, int(db["PORT"] or 5432)))
-    url = database_url().replace(f"@{db['HOST'] or HOST}:{db['PORT'] or 5432}/", f"@{HOST}:{proxy.port}/")
-    proxy.start()
+    proxy = TcpProxy(db["HOST"] or HOST, int(db["PORT"] or 5432))
+    url = proxied_database_url(proxy)
     try:
         # Persistent connections: the outage cuts a connection the server holds, not only new ones.
         with serving(tmp_path, DATABASE_URL=url, DB_CONN_MAX_AGE="60") as server:
             assert server.fetch("/").status == 200
             assert server.fetch("/api/v1/services/").status == 200
 
-            proxy.stop()
+            proxy.cut()
             answered = check_every_kind_of_request(server, API_WHILE_DB_DOWN, "/")
 
-            proxy.start()
+            proxy.restore()
             back = server.fetch("/", "en")
             assert back.status == 200, back.text[:2000]
             assert "Get help from a city doctor or a union lawyer" in back.text
             assert server.fetch("/api/v1/services/").status == 200
             assert_logged_once_each(server, answered)
     finally:
-        proxy.stop()
+        proxy.close()
 
 
 # --- Redis down ------------------------------------------------------------------------------------
