@@ -31,7 +31,7 @@ PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet
 .PHONY: help run test test-embedded test-services lint bench system-packages messages migrate seed lock lock-upgrade
 
 help:
-	@echo "make run    install what is missing, migrate, load demo data, serve on http://127.0.0.1:8000"
+	@echo "make run    install what is missing, migrate, load demo data, serve on http://127.0.0.1:8000 (with a job worker and beat)"
 	@echo "make test   install what is missing and run the tests (CI=true: also on PostgreSQL + Redis)"
 	@echo "make lint   ruff and mypy"
 	@echo "make lock   pin every package (requirements*.in -> requirements*.txt); make lock-upgrade: newest allowed"
@@ -66,8 +66,9 @@ migrate: $(STAMP)-run
 seed: migrate
 	$(PY) manage.py seed_demo
 
+# daphne, a Celery worker and beat together (consult/management/commands/serve.py); Ctrl-C stops all three.
 run: system-packages $(STAMP)-run messages seed
-	$(VENV)/bin/daphne -b 127.0.0.1 -p 8000 consult.asgi:application
+	$(PY) manage.py serve --host 127.0.0.1 --port 8000
 
 test: EXTRA_PACKAGES = $(TEST_PACKAGES)
 test: system-packages $(STAMP)-dev messages

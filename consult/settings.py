@@ -79,10 +79,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    "django_celery_beat",
     "consult",
     "medical",
     "legal",
     "realtime",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +201,43 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Background jobs (Celery; jobs/base.py). The broker is Redis when REDIS_URL is set (or any broker
+# named by CELERY_BROKER_URL). Without one, it is a folder on this machine (kombu's filesystem
+# transport): no server to run, and the daphne, worker and beat processes of `make run` share it.
+# The folder is named after the database, because queued jobs carry that database's row ids: the
+# servers the tests start against a test database never feed `make run`'s worker, nor it theirs.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = VAR_DIR / "celery" / Path(str(DATABASES["default"]["NAME"])).stem
+    (_queue_dir / "control").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(_queue_dir / "control"),
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A job taken by a worker that died (kill -9, a lost machine) is handed out again after this
+        # many seconds. Longer than any job runs or waits for its retry (at most 300 s), or a job
+        # would run twice; the jobs are idempotent, so a second run would only cost time.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_timeout": REDIS_OPTIONS["socket_timeout"],
+        "socket_connect_timeout": REDIS_OPTIONS["socket_connect_timeout"],
+        "socket_keepalive": True,
+        "health_check_interval": REDIS_OPTIONS["health_check_interval"],
+    }
+# A broker that is down must not hold a page or a chat message for long: a few quick tries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
@@ -244,6 +283,7 @@ LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
+CELERY_TIMEZONE = TIME_ZONE  # periodic jobs at wall-clock times are local times
 USE_I18N = True
 USE_TZ = True
 

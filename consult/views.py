@@ -37,6 +37,7 @@ from consult.forms import (
 )
 from consult.models import Case, Document, Professional, Skill, Status, User
 from consult.once import submit_once
+from jobs.selectors import job_failures_open
 
 View = Callable[..., HttpResponseBase]
 
@@ -292,7 +293,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "consult/dashboard.html",
-        {"rows": selectors.coordinator_dashboard(), "open_cases": selectors.open_cases_for_coordinator()},
+        {
+            "rows": selectors.coordinator_dashboard(),
+            "open_cases": selectors.open_cases_for_coordinator(),
+            "job_failures": job_failures_open(),
+        },
     )
 
 

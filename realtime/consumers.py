@@ -261,9 +261,10 @@ class CaseRoomConsumer(Consumer):
         message, created = await db(self.post)(client_id, body, document_id)
         await self.send_json({"type": "ack", "client_id": client_id, "seq": message.seq})
         if created:
-            # After the acknowledgement, and not awaited: a slow mail server never holds up the chat.
+            # After the acknowledgement, and not awaited: a broker that is slow to take the job never
+            # holds up the chat (the e-mail itself is sent by a worker).
             if chat.offline_candidates(message):
-                run_in_background(db(chat.notify_offline)(message=message), "offline notice")
+                run_in_background(db(chat.offline_notice_enqueue)(message=message), "offline notice")
 
     def post(self, client_id: str, body: str, document_id: int | None) -> tuple[Message, bool]:
         document = None

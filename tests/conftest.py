@@ -63,6 +63,15 @@ def realtime_connections_closed(django_db_setup: None, django_db_blocker: Any) -
         close_connections()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def jobs_run_inline() -> None:
+    """Background jobs queued by the code under test run at once in its thread (Celery's eager
+    mode): no worker serves the test process. Tests of the jobs machinery start real workers."""
+    from consult.celery import app
+
+    app.conf.task_always_eager = True
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
     """Full-strength hashing costs seconds per user on this machine; tests need none of it."""

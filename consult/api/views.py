@@ -334,7 +334,7 @@ class MessageListView(APIView):
             document=document,
         )
         if created:
-            chat.notify_offline(message=message)
+            chat.offline_notice_enqueue(message=message)
         return Response(
             {"seq": message.seq, "created": created, "message": chat.message_payload(message)},
             status=201 if created else 200,

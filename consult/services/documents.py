@@ -168,6 +168,19 @@ def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[i
     return lost_rows, removed
 
 
+def documents_sweep_staging(*, older_than: timedelta = timedelta(seconds=intake.STAGING_MAX_AGE)) -> int:
+    """Remove files an intake form parked (under `staging/`) longer ago than `older_than`: by then
+    the token that could adopt them has expired, so no form will ever use them. Returns how many."""
+    store = files.storage()
+    cutoff = timezone.now() - older_than
+    removed = 0
+    for key in files.stored_keys("staging"):
+        if store.get_modified_time(key) <= cutoff:
+            store.delete(key)
+            removed += 1
+    return removed
+
+
 @dataclass
 class _Ready:
     name: str

@@ -262,6 +262,23 @@ def offline_candidates(message: Message) -> list[User]:
     return [p for p in people if p.pk != message.sender_id and p.email and p.is_active]
 
 
+def offline_notice_enqueue(*, message: Message) -> None:
+    """Hand the e-mails about `message` to the participants away from the room to a background
+    job (realtime.tasks.notify_offline): a slow mail server never holds up a chat acknowledgement
+    or an API answer. Call after the message is committed."""
+    if not offline_candidates(message):
+        return
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from realtime.tasks import notify_offline as job
+
+    try:
+        job.delay(message.pk)
+    except BrokerDown:
+        # The message stands; only the e-mail about it is lost (the outbox will keep notices).
+        logger.exception("offline notice for message %s not queued", message.pk)
+
+
 def notify_offline(*, message: Message) -> int:
     """E-mail the participants who are not in the room that a message arrived: one e-mail per
     quiet period, not one per message. Returns how many were sent."""

@@ -516,7 +516,9 @@ def test_it_sweeps_rows_without_objects_and_old_objects_without_rows(
     call_command("sweep_orphans", stdout=out)
 
     # The orphan is younger than the grace: it may be an upload whose row is about to be written.
-    assert out.getvalue() == "1 row(s) without a file removed, 0 file(s) without a row removed\n"
+    assert out.getvalue() == (
+        "1 row(s) without a file removed, 0 file(s) without a row removed\n0 parked intake file(s) removed\n"
+    )
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]
     assert sorted(files.stored_keys()) == sorted([kept.storage_key, orphan])
 
@@ -525,6 +527,8 @@ def test_it_sweeps_rows_without_objects_and_old_objects_without_rows(
     out = io.StringIO()
     call_command("sweep_orphans", stdout=out)
 
-    assert out.getvalue() == "0 row(s) without a file removed, 1 file(s) without a row removed\n"
+    assert out.getvalue() == (
+        "0 row(s) without a file removed, 1 file(s) without a row removed\n0 parked intake file(s) removed\n"
+    )
     assert files.stored_keys() == [kept.storage_key]
     assert list(Document.objects.values_list("pk", flat=True)) == [kept.pk]

@@ -1,0 +1,96 @@
+"""`make run`: daphne, a Celery worker and Celery beat, started and stopped together.
+
+One command with nothing to configure: on the embedded defaults the worker and beat share the
+broker folder with daphne (see CELERY_BROKER_URL in settings). Ctrl-C (or SIGTERM) stops all
+three; when one of them exits by itself the others are stopped too, and the command fails, so a
+half-running site is never left behind. Production runs the three as services of their own.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+STOP_SECONDS = 15.0  # daphne drains its sockets within 10 s
+
+
+def _relay(name: str, stream: IO[bytes], out: IO[str], lock: threading.Lock) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip("\n")
+        with lock:
+            out.write(f"{name:<6} | {line}\n")
+            out.flush()
+
+
+class Command(BaseCommand):
+    help = "Serve the site with daphne beside a Celery worker and beat; Ctrl-C stops all three."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        python = sys.executable
+        celery = [python, "-m", "celery", "-A", "consult"]
+        commands = {
+            "daphne": [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+                       "consult.asgi:application"],
+            # Mingle and gossip talk to other workers: there are none here, and on the filesystem
+            # broker they would only poll.
+            "worker": [*celery, "worker", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            "beat": [*celery, "beat", "--loglevel", "INFO"],
+        }
+        stopping = threading.Event()
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            stopping.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        lock = threading.Lock()
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        failed = ""
+        try:
+            for name, command in commands.items():
+                # A session of its own: Ctrl-C reaches this command only, which stops each child once.
+                process = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                    command, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                processes[name] = process
+                assert process.stdout is not None
+                threading.Thread(target=_relay, args=(name, process.stdout, sys.stdout, lock), daemon=True).start()
+                with lock:
+                    self.stdout.write(f"{name} started (pid {process.pid})")
+            while not stopping.is_set():
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        failed = f"{name} exited with {process.returncode}"
+                        stopping.set()
+                        break
+                stopping.wait(0.2)
+        finally:
+            self._stop_all(processes)
+        if failed:
+            raise CommandError(f"{failed}; the others were stopped")
+
+    def _stop_all(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_SECONDS
+        for name, process in processes.items():
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+            self.stdout.write(f"{name} stopped ({process.returncode})")

@@ -1,0 +1,62 @@
+"""The periodic jobs, written into django-celery-beat's tables at every migrate.
+
+Beat runs them from the database (DatabaseScheduler), so an operator can change an interval or
+switch a job off in the admin, and the change survives deploys: a job missing from the database is
+created, one already there keeps its interval and its on/off switch (only the task it runs is set
+again, in case the code moved it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    task: str
+    every: timedelta
+    description: str
+
+
+PERIODIC = [
+    Periodic(
+        "accept-timeout sweep", "consult.tasks.sweep_unaccepted", timedelta(minutes=1),
+        "Cases assigned but not accepted within ACCEPT_TIMEOUT_MINUTES go back to matching.",
+    ),
+    Periodic(
+        "dead presence rows", "realtime.tasks.purge_connections", timedelta(minutes=1),
+        "Forget the presence of sockets whose server died without saying goodbye.",
+    ),
+    Periodic(
+        "orphan sweep", "consult.tasks.sweep_orphans", timedelta(hours=1),
+        "Document rows without a file, stored files without a row, parked intake files older than a day.",
+    ),
+    Periodic(
+        "idempotency keys", "consult.tasks.purge_idempotency_keys", timedelta(hours=6),
+        "Forget the one-time keys of forms and API calls older than two days.",
+    ),
+    Periodic("expired sessions", "consult.tasks.purge_sessions", timedelta(days=1), "Django's clearsessions."),
+]
+
+
+def schedule_install(*, using: str = "default") -> int:
+    """Create the periodic jobs the database lacks. Returns how many were created."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    created = 0
+    for job in PERIODIC:
+        seconds = int(job.every.total_seconds())
+        intervals = IntervalSchedule.objects.using(using)
+        interval = intervals.filter(every=seconds, period=IntervalSchedule.SECONDS).first() or intervals.create(
+            every=seconds, period=IntervalSchedule.SECONDS
+        )
+        task, new = PeriodicTask.objects.using(using).get_or_create(
+            name=job.name, defaults={"task": job.task, "interval": interval, "description": job.description}
+        )
+        if not new and task.task != job.task:
+            task.task = job.task
+            task.save(update_fields=["task"])
+        created += new
+    return created
