@@ -11,7 +11,7 @@ import concurrent.futures
 import logging
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, Literal, TypedDict
 
 from asgiref.sync import SyncToAsync
@@ -71,30 +71,53 @@ def user_group(user_id: int) -> str:
 
 
 def send_event_on_commit(group: str, event: Event) -> None:
-    payload = dict(event)
-    transaction.on_commit(lambda: publish(group, payload))
+    send_events_on_commit([(group, event)])
+
+
+def send_events_on_commit(events: Sequence[tuple[str, Event]]) -> None:
+    """Several events of one change (a claim announces four), sent after commit in this order and
+    handed to the loop that sends them once: each hand-over is a wake-up of that loop, and outside
+    a server a wait for it, which under many claimers cost more than the claim's statement."""
+    payloads = [(group, dict(event)) for group, event in events]
+    transaction.on_commit(lambda: publish_all(payloads))
 
 
 def publish(group: str, payload: dict[str, Any]) -> None:
-    """Send to a group now. Inside a server (daphne), from the thread a view or consumer runs its
-    database work in: handed to the server's event loop without waiting, so that thread never
-    waits on Redis. Elsewhere (a management command, a test client): sent from one long-lived
-    publisher loop of this process, waiting for it, instead of a new thread, loop and Redis
-    connection for every event."""
+    """Send to a group now (see `publish_all`)."""
+    publish_all([(group, payload)])
+
+
+def publish_all(payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Send to groups now, in order. Inside a server (daphne), from the thread a view or consumer
+    runs its database work in: handed to the server's event loop without waiting, so that thread
+    never waits on Redis. Elsewhere (a management command, a test client): sent from one
+    long-lived publisher loop of this process, waiting for it, instead of a new thread, loop and
+    Redis connection for every event."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not payloads:
         return
     loop = _server_loop()
     if loop is not None:
-        loop.call_soon_threadsafe(run_in_background, layer.group_send(group, payload), f"broadcast to {group}")
+        what = f"broadcast to {', '.join(group for group, _payload in payloads)}"
+        loop.call_soon_threadsafe(run_in_background, _send_all(layer, payloads), what)
         return
-    future = _publisher.submit(layer.group_send(group, payload))
+    future = _publisher.submit(_send_all(layer, payloads))
     try:
         future.result(timeout=PUBLISH_TIMEOUT)
     except Exception:
         future.cancel()
-        # The change is committed; a client that missed this event resyncs from the database.
-        logger.exception("could not broadcast %s to %s", payload["type"], group)
+        # The change is committed; a client that missed these events resyncs from the database.
+        logger.exception("could not broadcast %s", ", ".join(f"{p['type']} to {group}" for group, p in payloads))
+
+
+async def _send_all(layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Each event in turn; one that fails is logged and the others still go."""
+    for group, payload in payloads:
+        try:
+            await layer.group_send(group, payload)
+        except Exception:
+            # The change is committed; a client that missed this event resyncs from the database.
+            logger.exception("could not broadcast %s to %s", payload["type"], group)
 
 
 PUBLISH_TIMEOUT = 5.0

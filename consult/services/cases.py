@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -38,10 +39,12 @@ from consult.services.timeline import record_event, record_events
 from realtime.events import (
     DASHBOARD_GROUP,
     CaseMessageEvent,
+    CaseStatusEvent,
+    Event,
     QueueChangedEvent,
     case_group,
     queue_group,
-    send_event_on_commit,
+    send_events_on_commit,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,14 +99,14 @@ def _transition(
     _announce(case)
 
 
-def _announce(case: Case) -> None:
-    """After commit: the case's new status to its room, a refresh to its queue and the dashboard."""
-    send_event_on_commit(
-        case_group(case.pk), {"type": "case.status", "reference": case.reference, "status": case.status}
-    )
+def _announce(case: Case, *, first: Sequence[tuple[str, Event]] = ()) -> None:
+    """After commit: the case's new status to its room, a refresh to its queue and the dashboard,
+    after the events `first`; all sent together."""
+    status: CaseStatusEvent = {"type": "case.status", "reference": case.reference, "status": case.status}
     changed: QueueChangedEvent = {"type": "queue.changed", "skill_id": case.skill_id}
-    send_event_on_commit(queue_group(case.skill_id), changed)
-    send_event_on_commit(DASHBOARD_GROUP, changed)
+    send_events_on_commit(
+        [*first, (case_group(case.pk), status), (queue_group(case.skill_id), changed), (DASHBOARD_GROUP, changed)]
+    )
 
 
 # --- matching ------------------------------------------------------------------------------
@@ -274,8 +277,7 @@ def case_claim_next(*, professional: Professional) -> Case | None:
             elif claim.line is not None:
                 # What `message_system` and `_transition` announce, in the same order.
                 line: CaseMessageEvent = {"type": "case.message", "message": message_payload(claim.line)}
-                send_event_on_commit(case_group(claim.case.pk), line)
-                _announce(claim.case)
+                _announce(claim.case, first=[(case_group(claim.case.pk), line)])
             return claim.case
         with transaction.atomic():
             me = _lock_professional(professional)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from consult import selectors, services
 from consult.errors import CaseError
 from consult.models import Case, CaseEvent, Priority, Professional, Skill, Status, User, Verb
+from realtime import events
 
 MakeProfessional = Callable[..., Professional]
 
@@ -513,6 +514,7 @@ def test_it_gives_the_claimed_case_active_with_its_first_response(
 def test_it_claims_in_at_most_9_statements_and_announces_it_once(
     claimer: Professional, respiratory: Skill, submit: Callable[..., Case],
     django_assert_max_num_queries: Callable[..., Any], django_capture_on_commit_callbacks: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Taken and accepted at once: one write, both steps in the timeline, one room line (taking a case
     # from the line is accepting it), one status, one refresh for the queue and one for the dashboard.
@@ -522,13 +524,24 @@ def test_it_claims_in_at_most_9_statements_and_announces_it_once(
 
     # 7 statements and the savepoint around them (there were 15, with 8 broadcasts); on PostgreSQL
     # one statement, as many as the bare queue update.
-    with django_capture_on_commit_callbacks() as broadcasts, django_assert_max_num_queries(9) as queries:
+    with django_capture_on_commit_callbacks() as callbacks, django_assert_max_num_queries(9) as queries:
         claimed = services.case_claim_next(professional=professional)
 
     assert claimed is not None and claimed.status == Status.ACTIVE
     if connection.vendor == "postgresql":  # and once per connection, the statement's PREPARE
         assert len([q for q in queries.captured_queries if not q["sql"].startswith("PREPARE ")]) == 1
-    assert len(broadcasts) == 4
+        # The four events handed to the sending loop at once: one wake-up, not four.
+        assert len(callbacks) == 1
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(events, "publish_all", lambda payloads: sent.extend((g, p["type"]) for g, p in payloads))
+    for callback in callbacks:
+        callback()
+    assert sent == [
+        (events.case_group(claimed.pk), "case.message"),
+        (events.case_group(claimed.pk), "case.status"),
+        (events.queue_group(respiratory.pk), "queue.changed"),
+        (events.DASHBOARD_GROUP, "queue.changed"),
+    ]
     assert list(reload(claimed).events.values_list("verb", flat=True))[-2:] == [Verb.CLAIMED, Verb.ACCEPTED]
     room = list(claimed.messages.values_list("seq", "kind", "sender", "detail"))
     assert room == [(1, "system", professional.user.pk, {"verb": Verb.ACCEPTED})]
