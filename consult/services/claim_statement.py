@@ -11,7 +11,10 @@ timeline gets both steps, the room one line.
 
 The SQL is built once from the models: every column of the rows it inserts is written as Django
 would write it (defaults included), and every column it reads goes through the fields' converters,
-so a field added to these models later is handled without touching this module.
+so a field added to these models later is handled without touching this module. What a claim
+passes is only what differs between claims (the professional, the time): the inserted rows' other
+columns are the same every time (their verbs, details, defaults) and are written into the
+statement once, as literals, instead of being converted and quoted again on every claim.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
+from psycopg import sql as pgsql
 
 from consult.models import LOAD_STATUSES, Case, CaseEvent, Message, MessageKind, Professional, Status, User, Verb
 
 _Fields = tuple[Field, ...]
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_PLACEHOLDER = re.compile(r"(?<!%)%\((\w+)\)s")
 
 
 def _quote(name: str) -> str:
@@ -68,21 +72,42 @@ def _literal(status: str) -> str:
     return f"'{status}'"
 
 
-@functools.cache
-def _insert(model: type[Model], supplied: tuple[tuple[str, str], ...]) -> tuple[str, str, _Fields]:
-    """Columns and SELECT expressions that insert a `model` row from inside the statement:
-    `supplied` gives the SQL of the columns the statement computes (by attname); every other
-    column is a parameter cast to its column's type. Returns the fields that give the parameters."""
-    computed = dict(supplied)
+def _varies(field: Field) -> bool:
+    """Whether a column nobody sets may differ from one row to the next (a callable default, a
+    value stamped on save): then it cannot be written into the statement once."""
+    return (field.has_default() and callable(field.default)) or bool(
+        getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    )
+
+
+def _literal_value(db: BaseDatabaseWrapper, value: Any) -> str:
+    # Quoted as psycopg quotes a parameter client-side (Django's default cursor), with `%` doubled
+    # since the statement goes through parameter interpolation.
+    db.ensure_connection()
+    return pgsql.Literal(value).as_string(db.connection).replace("%", "%%")
+
+
+def _insert(
+    db: BaseDatabaseWrapper, template: Model, supplied: dict[str, str], given: frozenset[str]
+) -> tuple[str, str, _Fields]:
+    """Columns and SELECT expressions that insert a row like `template` from inside the statement:
+    `supplied` gives the SQL of the columns the statement computes (by attname; a bare
+    placeholder is cast to its column's type); the columns set in `given` and those whose
+    default is the same for every row are written as literals, from `template`; any other
+    column (a per-row default) is a parameter. Returns the fields that give the parameters."""
     columns, expressions, parameters = [], [], []
-    for field in _columns(model):
+    for field in _columns(type(template)):
         if field.primary_key or getattr(field, "generated", False):
             continue
         columns.append(_quote(field.column))
-        if field.attname in computed:
-            expressions.append(computed[field.attname])
+        cast = f"AS {field.db_type(connection)})"
+        if field.attname in supplied:
+            computed = supplied[field.attname]
+            expressions.append(f"CAST({computed} {cast}" if _PLACEHOLDER.fullmatch(computed) else computed)
+        elif field.attname in given or not _varies(field):
+            expressions.append(f"CAST({_literal_value(db, _values(db, template, (field,))[0])} {cast}")
         else:
-            expressions.append(f"CAST(%s AS {field.db_type(connection)})")
+            expressions.append(f"CAST(%s {cast}")
             parameters.append(field)
     return ", ".join(columns), ", ".join(expressions), tuple(parameters)
 
@@ -91,21 +116,61 @@ def _values(db: BaseDatabaseWrapper, instance: Model, fields: _Fields) -> list[A
     return [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
 
 
-_EVENT = (("case_id", "claimed.id"),)
-_LINE = (("case_id", "claimed.id"), ("seq", "claimed.last_seq"))
+# The inserted rows: their case and place from the statement, their author (the professional's
+# user) and time from the claim.
+_BY_ME = "(SELECT me.user_id FROM me)"
+_EVENT = {"case_id": "claimed.id", "actor_id": _BY_ME, "created_at": "%(now)s"}
+_LINE = {"case_id": "claimed.id", "seq": "claimed.last_seq", "sender_id": _BY_ME, "created_at": "%(now)s"}
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One row the statement inserts: how it is built, and what a claim passes for it."""
+
+    model: type[Model]
+    values: dict[str, Any]  # set by this module, the same for every claim
+
+    def template(self) -> Model:
+        return self.model(**self.values)
+
+
+def _rows(room_verb: str) -> dict[str, _Row]:
+    return {
+        "claimed_event": _Row(CaseEvent, {"verb": Verb.CLAIMED, "detail": {}}),
+        "accepted_event": _Row(CaseEvent, {"verb": Verb.ACCEPTED, "detail": {}}),
+        "line": _Row(Message, {"kind": MessageKind.SYSTEM, "detail": {"verb": room_verb}}),
+    }
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str  # positional placeholders
+    names: tuple[str, ...]  # the value each placeholder takes
+    rows: dict[str, tuple[_Row, _Fields]]  # the inserted rows' per-row parameters, by name
+    prepared: str  # numbered placeholders ($1, ...), one per distinct claim value
+    prepared_names: tuple[str, ...]
 
 
 @functools.cache
-def _claim_sql() -> tuple[str, tuple[str, ...]]:
-    """The statement, with positional placeholders, and the name of the value each one takes."""
+def _claim_sql(room_verb: str) -> _Statement:
+    """The statement for claims whose room line says `room_verb`."""
+    if not room_verb.isidentifier():  # it names the prepared statement
+        raise ValueError(room_verb)
+    db = connections[DEFAULT_DB_ALIAS]
+    rows = _rows(room_verb)
+    inserts = {
+        name: _insert(db, row.template(), _EVENT if row.model is CaseEvent else _LINE, frozenset(row.values))
+        for name, row in rows.items()
+    }
+    claimed_event, accepted_event, line = (
+        (columns, expressions.replace("%s", f"%({name})s")) for name, (columns, expressions, _) in inserts.items()
+    )
     cases = _quote(Case._meta.db_table)
     professionals = _quote(Professional._meta.db_table)
     professional = ", ".join(f"p.{_quote(f.column)}" for f in _columns(Professional))
     me = ", ".join(f"me.{_quote(f.column)}" for f in _columns(Professional))
     returning = ", ".join(f"c.{_quote(f.column)}" for f in _columns(Case))
     selected = ", ".join(f"claimed.{_quote(f.column)}" for f in _columns(Case))
-    event_columns, event_values, _ = _insert(CaseEvent, _EVENT)
-    line_columns, line_values, _ = _insert(Message, _LINE)
     # Statuses are constants of the code, written into the statement rather than passed, so that
     # even a prepared (generic) plan matches the partial index `case_claim_idx` on `waiting`.
     waiting, active = _literal(Status.WAITING), _literal(Status.ACTIVE)
@@ -155,14 +220,14 @@ def _claim_sql() -> tuple[str, tuple[str, ...]]:
             RETURNING {returning}
         ),
         timeline AS (
-            INSERT INTO {_quote(CaseEvent._meta.db_table)} ({event_columns})
-            SELECT {event_values.replace("%s", "%(claimed_event)s")} FROM claimed
+            INSERT INTO {_quote(CaseEvent._meta.db_table)} ({claimed_event[0]})
+            SELECT {claimed_event[1]} FROM claimed
             UNION ALL
-            SELECT {event_values.replace("%s", "%(accepted_event)s")} FROM claimed
+            SELECT {accepted_event[1]} FROM claimed
         ),
         room AS (
-            INSERT INTO {_quote(Message._meta.db_table)} ({line_columns})
-            SELECT {line_values.replace("%s", "%(line)s")} FROM claimed
+            INSERT INTO {_quote(Message._meta.db_table)} ({line[0]})
+            SELECT {line[1]} FROM claimed
             RETURNING id
         ),
         touched AS (
@@ -171,8 +236,16 @@ def _claim_sql() -> tuple[str, tuple[str, ...]]:
         )
         SELECT state.fresh, state.load, {me}, me.user_name, {selected}, (SELECT id FROM room)
         FROM me CROSS JOIN state LEFT JOIN claimed ON true
-    """  # noqa: S608 (names come from the models; every value is a parameter)
-    return _PLACEHOLDER.sub("%s", sql), tuple(_PLACEHOLDER.findall(sql))
+    """  # noqa: S608 (names come from the models; values are parameters or quoted by psycopg)
+    names = tuple(_PLACEHOLDER.findall(sql))
+    # Prepared, each claim value is passed once however often the statement uses it.
+    distinct = tuple(dict.fromkeys(name for name in names if name not in rows))
+    numbers = {name: n for n, name in enumerate(distinct, 1)}
+    extra = iter(range(len(distinct) + 1, len(names) + 2))
+    prepared = _PLACEHOLDER.sub(lambda m: f"${numbers.get(m[1]) or next(extra)}", sql).replace("%%", "%")
+    prepared_names = distinct + tuple(name for name in names if name in rows)
+    per_row = {name: (rows[name], inserts[name][2]) for name in rows}
+    return _Statement(_PLACEHOLDER.sub("%s", sql), names, per_row, prepared, prepared_names)
 
 
 # Planning the statement costs the server more than running it (1.6 ms against 0.8 here), and a
@@ -183,19 +256,12 @@ def _claim_sql() -> tuple[str, tuple[str, ...]]:
 # clients transaction by transaction, which settings.py runs with DB_CONN_MAX_AGE=0. Django's own
 # switch for prepared statements, the `prepare_threshold` option, turns it on as well.
 _PREPARED = "consult_claim_next"
-_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
+_prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 def _may_prepare(db: BaseDatabaseWrapper) -> bool:
     persistent = db.settings_dict.get("CONN_MAX_AGE", 0) != 0
     return persistent or db.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is not None
-
-
-@functools.cache
-def _numbered(sql: str) -> str:
-    """`sql` with PostgreSQL's numbered parameters ($1, $2, ...) for PREPARE."""
-    numbers = iter(range(1, sql.count("%s") + 1))
-    return re.sub("%s", lambda _match: f"${next(numbers)}", sql)
 
 
 @dataclass
@@ -217,29 +283,22 @@ def claim_next(*, professional: Professional, now: datetime, room_verb: str) -> 
     it, its timeline, its room line and their last assignment. Professional.DoesNotExist if the
     professional is gone."""
     db = connections[DEFAULT_DB_ALIAS]
-    actor = professional.user_id
-    steps = [CaseEvent(verb=verb, actor_id=actor, detail={}, created_at=now) for verb in (Verb.CLAIMED, Verb.ACCEPTED)]
-    line = Message(kind=MessageKind.SYSTEM, sender_id=actor, detail={"verb": room_verb}, created_at=now)
-    event_fields = _insert(CaseEvent, _EVENT)[2]
-    line_fields = _insert(Message, _LINE)[2]
-    sql, names = _claim_sql()
+    statement = _claim_sql(room_verb)
     named: dict[str, Any] = {"me": professional.pk, "now": now}
-    # The inserted rows' values, in the order their placeholders appear.
-    rows = {
-        "claimed_event": iter(_values(db, steps[0], event_fields)),
-        "accepted_event": iter(_values(db, steps[1], event_fields)),
-        "line": iter(_values(db, line, line_fields)),
-    }
-    params = [next(rows[name]) if name in rows else named[name] for name in names]
+    # Columns with a per-row default (none today): their values, in the order their placeholders appear.
+    rows = {name: iter(_values(db, row.template(), fields)) for name, (row, fields) in statement.rows.items() if fields}
     with db.cursor() as cursor:
         if _may_prepare(db):
             db.ensure_connection()
-            if db.connection not in _prepared_on:
-                cursor.execute(f"PREPARE {_PREPARED} AS {_numbered(sql)}")
-                _prepared_on.add(db.connection)
-            cursor.execute(f"EXECUTE {_PREPARED}({', '.join(['%s'] * len(params))})", params)
+            name = f"{_PREPARED}_{room_verb}"
+            prepared = _prepared_on.setdefault(db.connection, set())
+            if name not in prepared:
+                cursor.execute(f"PREPARE {name} AS {statement.prepared}")
+                prepared.add(name)
+            params = [next(rows[n]) if n in rows else named[n] for n in statement.prepared_names]
+            cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
         else:
-            cursor.execute(sql, params)
+            cursor.execute(statement.sql, [next(rows[n]) if n in rows else named[n] for n in statement.names])
         row = cursor.fetchone()
     if row is None:
         raise Professional.DoesNotExist()
@@ -253,10 +312,9 @@ def claim_next(*, professional: Professional, now: datetime, room_verb: str) -> 
     case: Case = _load(db, Case, case_fields, values)
     case.assignee = me
     me.last_assigned_at = now
-    line.pk = row[-1]
-    line.case = case
-    line.seq = case.last_seq
-    line.sender = me.user
+    line = Message(
+        pk=row[-1], case=case, seq=case.last_seq, sender=me.user, created_at=now, **_rows(room_verb)["line"].values
+    )
     return Claim(me=me, fresh=bool(row[0]), load=int(row[1]), case=case, line=line)
 
 
