@@ -1,9 +1,11 @@
 """The figures the public sees and coordinators report on.
 
 Every number comes from aggregate queries: the count of queries is the same for a hundred cases
-or a hundred thousand. Counts come from one pass over the cases (and one over the last twelve
-months' range of the submission index); medians are read at the middle of the indexed waits each
-case stores (see `medians`), all of them in one statement.
+or a hundred thousand. The counts per service and month are added up from the tally the services
+keep per service and local day (consult/tally.py), a few rows per day whatever the number of cases;
+a report filtered by organisation or professional, which the tally does not keep, counts them in
+one pass over the cases. Medians are read at the middle of the indexed waits each case stores (see
+`medians`), all of them in one statement, with the counts telling where the middle is.
 
 Withdrawn cases are left out of every figure: they were never handled.
 """
@@ -18,11 +20,13 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Model, Q, QuerySet
+from django.db.models import Count, F, Model, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from consult.domains import DOMAINS
-from consult.models import HANDOVER_VERBS, Case, CaseEvent, Kind, Skill, Status
+from consult.models import Case, CaseEvent, CaseTally, Kind, Skill, Status
+from consult.tally import COUNTS, tally_counts
 
 M = TypeVar("M", bound=Model)
 
@@ -152,34 +156,12 @@ def rows_on(rows: QuerySet[M], cases: QuerySet[Case]) -> QuerySet[M]:
     return rows.filter(case__in=cases)
 
 
-def compute(filters: Filters | None = None) -> Figures:
-    """All the figures in a fixed number of statements: one pass over the counted cases for the
-    counts per service (with ratings and handovers), one per month and kind, one for the people, one
-    for every median, and the domains' own."""
-    cases = counted_cases(filters)
-    figures = Figures()
-    # The last twelve months, oldest first, as ranges of local time.
-    months = [(_month_start(back), _month_start(back - 1)) for back in range(MONTHS_SHOWN - 1, -1, -1)]
-    responded = Q(first_response_seconds__isnull=False)
-    groups = list(
-        cases.order_by()
-        .values("skill", "kind")
-        .annotate(
-            total=Count("pk"),
-            resolved=Count("pk", filter=Q(resolved_at__isnull=False)),
-            # Resolved by someone after a handover: not at first contact.
-            handed_over=Count(
-                "pk",
-                filter=Q(resolved_at__isnull=False)
-                & Q(pk__in=CaseEvent.objects.filter(verb__in=HANDOVER_VERBS).values("case_id")),
-            ),
-            responded=Count("pk", filter=responded),
-            resolution_timed=Count("pk", filter=Q(resolution_seconds__isnull=False)),
-            rated=Count("rating", filter=Q(rating__score__isnull=False)),
-            satisfied=Count("rating", filter=Q(rating__score__gte=4)),
-        )
-    )
-    # Per month and kind, each month a range of the index by submission time (one statement).
+def _rescanned(
+    cases: QuerySet[Case], months: list[tuple[dt.datetime, dt.datetime]]
+) -> tuple[list[dict[str, Any]], dict[tuple[int, str], tuple[int, int]]]:
+    """The counts per service and kind, and per month and kind, from the cases themselves: one pass
+    over them, and one range of the submission index per month (one statement)."""
+    groups = list(cases.order_by().values("skill", "kind").annotate(**tally_counts(CaseEvent.objects.all())))
     by_month: dict[tuple[int, str], tuple[int, int]] = {
         (n, kind): (count, answered)
         for n, (kind, count, answered) in union([
@@ -195,6 +177,51 @@ def compute(filters: Filters | None = None) -> Figures:
             for n, (start, end) in enumerate(months)
         ])
     }
+    return groups, by_month
+
+
+def _tallied(
+    filters: Filters | None, months: list[tuple[dt.datetime, dt.datetime]]
+) -> tuple[list[dict[str, Any]], dict[tuple[int, str], tuple[int, int]]]:
+    """The same counts added up from the tally (consult/tally.py), per service, kind and month in
+    one statement: a few hundred rows whatever the number of cases."""
+    tallies = CaseTally.objects.all()
+    if filters and filters.date_from:
+        tallies = tallies.filter(day__gte=filters.date_from)
+    if filters and filters.date_to:
+        tallies = tallies.filter(day__lte=filters.date_to)
+    if filters and filters.skill:
+        tallies = tallies.filter(skill=filters.skill)
+    rows = tallies.order_by().values("skill", "kind", month=TruncMonth("day")).annotate(
+        **{name: Sum(name) for name in COUNTS}
+    )
+    shown = {start.date(): n for n, (start, _end) in enumerate(months)}
+    groups: dict[tuple[int, str], dict[str, Any]] = {}
+    by_month: dict[tuple[int, str], tuple[int, int]] = {}
+    for row in rows:
+        group = groups.setdefault((row["skill"], row["kind"]), {"skill": row["skill"], "kind": row["kind"]})
+        for name in COUNTS:
+            group[name] = group.get(name, 0) + row[name]
+        n = shown.get(row["month"])
+        if n is not None and row["total"]:
+            count, answered = by_month.get((n, row["kind"]), (0, 0))
+            by_month[(n, row["kind"])] = (count + row["total"], answered + row["responded"])
+    return [group for group in groups.values() if group["total"]], by_month
+
+
+def compute(filters: Filters | None = None, *, rescan: bool = False) -> Figures:
+    """All the figures in a fixed number of statements: the counts per service and per month
+    (from the tally, or by rescanning the cases when `rescan` or when filtered by organisation or
+    professional, which the tally does not keep), one for the people, one for every median, and
+    the domains' own."""
+    cases = counted_cases(filters)
+    figures = Figures()
+    # The last twelve months, oldest first, as ranges of local time.
+    months = [(_month_start(back), _month_start(back - 1)) for back in range(MONTHS_SHOWN - 1, -1, -1)]
+    if rescan or (filters and (filters.organisation or filters.professional_id)):
+        groups, by_month = _rescanned(cases, months)
+    else:
+        groups, by_month = _tallied(filters, months)
 
     def total(name: str, kind: str | None = None, skill: int | None = None) -> int:
         return sum(

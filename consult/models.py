@@ -547,6 +547,31 @@ class Rating(models.Model):
         return f"{self.case_id}: {self.score or '-'}"
 
 
+class CaseTally(models.Model):
+    """The figures' counts of the counted (not withdrawn) cases of one service submitted on one
+    local day. Rewritten from that day's cases by the services, in the transaction that changes
+    what they count (consult/tally.py): the figures add up a few rows per service and day instead
+    of rescanning every case."""
+
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    day = models.DateField()
+    total = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    # Resolved after a handover: not at first contact.
+    handed_over = models.PositiveIntegerField(default=0)
+    responded = models.PositiveIntegerField(default=0)
+    resolution_timed = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    satisfied = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["skill", "kind", "day"], name="casetally_bucket_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id} {self.day}: {self.total}"
+
+
 class Poster(models.Model):
     """A printed notice: one service, one place. Its QR code opens the service's intake and
     tells us where the resident saw it."""

@@ -36,6 +36,7 @@ from consult.services import claim_statement
 from consult.services.documents import summary_generate
 from consult.services.messages import message_payload
 from consult.services.timeline import record_event, record_events
+from consult.tally import tally_refresh, tally_responded
 from realtime.events import (
     DASHBOARD_GROUP,
     CaseMessageEvent,
@@ -96,6 +97,11 @@ def _transition(
         record_event(case, verb, actor, **detail)
     else:
         record_events(case, actor, [(verb, detail), (then[1], {})])
+    # What the figures count of it changed (a handover counts once the case is resolved).
+    if status in (Status.RESOLVED, Status.WITHDRAWN):
+        tally_refresh(case)
+    elif "first_response_at" in changes:
+        tally_responded(case)
     _announce(case)
 
 
@@ -195,6 +201,7 @@ def case_submit(
     case.save()
     record_event(case, Verb.SUBMITTED, resident)
     _match(case)
+    tally_refresh(case)
     return case
 
 

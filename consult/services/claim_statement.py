@@ -1,5 +1,6 @@
 """A claim on PostgreSQL in one statement: the professional's row locked and their load counted,
-the head of their line taken, written with its timeline and its room line, in one round trip.
+the head of their line taken, written with its timeline, its room line and the figures' tally of
+first responses, in one round trip.
 
 Under contention a claim is bounded by the work each claimer does: through the ORM it takes seven
 statements, each compiled in Python and planned by the server (thirteen before the claim was one
@@ -27,12 +28,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from psycopg import sql as pgsql
 
-from consult.models import LOAD_STATUSES, Case, CaseEvent, Message, MessageKind, Professional, Status, User, Verb
+from consult.models import (
+    LOAD_STATUSES,
+    Case,
+    CaseEvent,
+    CaseTally,
+    Message,
+    MessageKind,
+    Professional,
+    Status,
+    User,
+    Verb,
+)
 
 _Fields = tuple[Field, ...]
 _PLACEHOLDER = re.compile(r"(?<!%)%\((\w+)\)s")
@@ -180,6 +193,8 @@ def _claim_sql(room_verb: str) -> _Statement:
     # `fresh` compares the row version it locked with the one it reads, and a claim that is not
     # fresh takes nothing (the caller runs it again). Every service that gives a professional a
     # case writes their row (last_assigned_at), so the version changes whenever the load grows.
+    # `tallied`: a first response stamped now, counted in the figures' tally (consult/tally.py; the
+    # bucket is the local day of submission in the site's time zone).
     # `picked`: the line in index order, stopped at the first case nobody holds (SKIP LOCKED), so
     # its cost does not grow with the line; a case another claimer took and committed meanwhile
     # is re-checked against `status` once locked, and passed over.
@@ -233,6 +248,12 @@ def _claim_sql(room_verb: str) -> _Statement:
         touched AS (
             UPDATE {professionals} SET last_assigned_at = %(now)s
             WHERE id = %(me)s AND EXISTS (SELECT 1 FROM claimed)
+        ),
+        tallied AS (
+            UPDATE {_quote(CaseTally._meta.db_table)} t SET responded = t.responded + 1
+            FROM claimed
+            WHERE claimed.first_response_at = %(now)s AND t.skill_id = claimed.skill_id
+              AND t.kind = claimed.kind AND t.day = (claimed.submitted_at AT TIME ZONE %(zone)s)::date
         )
         SELECT state.fresh, state.load, {me}, me.user_name, {selected}, (SELECT id FROM room)
         FROM me CROSS JOIN state LEFT JOIN claimed ON true
@@ -284,7 +305,7 @@ def claim_next(*, professional: Professional, now: datetime, room_verb: str) -> 
     professional is gone."""
     db = connections[DEFAULT_DB_ALIAS]
     statement = _claim_sql(room_verb)
-    named: dict[str, Any] = {"me": professional.pk, "now": now}
+    named: dict[str, Any] = {"me": professional.pk, "now": now, "zone": settings.TIME_ZONE}
     # Columns with a per-row default (none today): their values, in the order their placeholders appear.
     rows = {name: iter(_values(db, row.template(), fields)) for name, (row, fields) in statement.rows.items() if fields}
     with db.cursor() as cursor:

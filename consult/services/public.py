@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consult.errors import CaseError
 from consult.models import Case, Poster, Rating, Skill, Status, User
+from consult.tally import tally_refresh
 
 
 def _rateable(case: Case, resident: User) -> None:
@@ -22,6 +23,7 @@ def _rateable(case: Case, resident: User) -> None:
         raise CaseError(_("A case can be rated once it is closed."))
 
 
+@transaction.atomic
 def rating_submit(*, case: Case, resident: User, score: int, comment: str = "") -> Rating:
     """Rate a closed case, once."""
     _rateable(case, resident)
@@ -32,12 +34,14 @@ def rating_submit(*, case: Case, resident: User, score: int, comment: str = "") 
             rating.save(force_insert=True)
     except IntegrityError:
         raise CaseError(_("This case has already been rated. Thank you!")) from None
+    tally_refresh(case)
     return rating
 
 
 def rating_skip(*, case: Case, resident: User) -> None:
     """Not now, and not again: a skipped rating is a rating without a score."""
     _rateable(case, resident)
+    # A skipped rating counts for nothing: the tally stays as it is.
     Rating.objects.get_or_create(case=case, defaults={"score": None})
 
 
