@@ -1,21 +1,29 @@
-"""Sockets for app clients: `Authorization: Token <token>` (the API's token) instead of a session.
+"""Who is on a socket: the API token's user (`Authorization: Token <token>`) or the session's.
 
 A browser page cannot set that header on a websocket, so a socket carrying it cannot be a
 cross-site hijack of someone's session: for those sockets the Origin check is not needed (apps
 often send no Origin at all). Every other socket keeps the allowed-hosts Origin check.
+
+The user is read lazily, on the consumer's first trip to the database (`user_of`): one trip to a
+database thread per connect instead of one for the user and another for the access check, which
+is what a reconnect storm (every socket of a process at once) waits on.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
+from importlib import import_module
 from typing import Any
 
-from channels.auth import AuthMiddleware, CookieMiddleware, SessionMiddleware, get_user
+from channels.auth import get_user
 from channels.security.websocket import AllowedHostsOriginValidator
+from channels.sessions import CookieMiddleware
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils.functional import SimpleLazyObject
 
 from consult.outage import outage_of
-from realtime.db import db
 
 logger = logging.getLogger(__name__)
 TRY_AGAIN_LATER = 1013
@@ -30,8 +38,7 @@ def _token(scope: dict[str, Any]) -> str | None:
     return None
 
 
-@db
-def _user_for(token: str) -> Any:
+def _token_user(token: str) -> Any:
     from knox.auth import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
 
@@ -42,20 +49,16 @@ def _user_for(token: str) -> Any:
     return user
 
 
-class SessionAuthMiddleware(AuthMiddleware):
-    """channels' AuthMiddleware, reading the session and its user on the sockets' database threads
-    (channels reads them on the one sync thread every socket of the process shares)."""
-
-    async def resolve_scope(self, scope: dict[str, Any]) -> None:
-        scope["user"]._wrapped = await db(get_user.func)(scope)
-
-
-def SessionAuthStack(inner: Any) -> Any:
-    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(inner)))
+def user_of(scope: dict[str, Any]) -> Any:
+    """The socket's user (an AnonymousUser when none). Reads the database the first time: call it
+    on a database thread (realtime/db.py)."""
+    user = scope.get("user") or AnonymousUser()
+    _ = user.is_authenticated  # the first use reads the user: here, on this thread
+    return user
 
 
 class TokenAuthMiddleware:
-    """Put the token's user in the scope when the socket carries a token."""
+    """The token's user, when the socket carries a token."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -63,7 +66,23 @@ class TokenAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = _token(scope)
         if token is not None:
-            scope = {**scope, "user": await _user_for(token)}
+            scope = {**scope, "user": SimpleLazyObject(partial(_token_user, token))}
+        return await self.inner(scope, receive, send)
+
+
+class SessionUserMiddleware:
+    """The session cookie's user. Sockets never change the session, so it is only read, and only
+    when the consumer first asks (channels' own middleware loads it on the one sync thread every
+    socket of the process shares, then the user on another trip)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        key = scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME)
+        session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+        scope = {**scope, "session": session}
+        scope["user"] = SimpleLazyObject(partial(get_user.func, scope))
         return await self.inner(scope, receive, send)
 
 
@@ -87,12 +106,12 @@ class OutageGuard:
 
 
 class TokenOrOriginValidator:
-    """Sockets with a token: the token's user, no Origin check, no session read. Others: the
+    """Sockets with a token: the token's user, no Origin check, no session. Others: the
     allowed-hosts Origin check and the session's user."""
 
     def __init__(self, inner: Any) -> None:
         self.with_token = TokenAuthMiddleware(inner)
-        self.with_session = AllowedHostsOriginValidator(SessionAuthStack(inner))
+        self.with_session = AllowedHostsOriginValidator(CookieMiddleware(SessionUserMiddleware(inner)))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if _token(scope) is not None:

@@ -32,6 +32,7 @@ from consult.outage import outage_of
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
 from realtime import shutdown
+from realtime.auth import user_of
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
 
@@ -98,15 +99,16 @@ class CaseRoomConsumer(Consumer):
     user: User
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
         reference = self.scope["url_route"]["kwargs"]["reference"]
-        def open_connection() -> tuple[Case, list[dict[str, Any]]]:
-            # One trip to the database for the access check and the presence row.
+
+        def open_connection() -> tuple[User, Case, list[dict[str, Any]]]:
+            # One trip to the database for the user, the access check and the presence row.
+            user = user_of(self.scope)
             case = selectors.case_get_for_user(user=user, reference=reference)
-            return case, chat.connection_open(case=case, user=user, channel_name=self.channel_name)
+            return user, case, chat.connection_open(case=case, user=user, channel_name=self.channel_name)
 
         try:
-            self.case, online = await db(open_connection)()
+            user, self.case, online = await db(open_connection)()
         except Http404:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
@@ -296,7 +298,9 @@ class CaseRoomConsumer(Consumer):
     async def on_ping(self, content: dict[str, Any]) -> None:
         """Keeps the presence row fresh, and says how far the chat goes: a client that holds less
         missed a broadcast and resyncs (a bound on how long a quiet client can stay behind)."""
-        last_seq = await db(chat.connection_touch)(case=self.case, channel_name=self.channel_name)
+        last_seq = await db(chat.connection_touch)(
+            case=self.case, user=self.user, channel_name=self.channel_name
+        )
         await self.send_json({"type": "pong", "last_seq": last_seq})
 
     async def send_error(
@@ -387,8 +391,7 @@ class QueueFeedConsumer(Consumer):
     """Tells a professional's queue page, or a coordinator's dashboard, to refresh when it changes."""
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        groups = await db(self.groups_for)(user)
+        user, groups = await db(self.groups_for)()
         if groups is None:
             await self.close()
             return
@@ -397,16 +400,18 @@ class QueueFeedConsumer(Consumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
-    def groups_for(self, user: Any) -> list[str] | None:
-        if user is None or not user.is_authenticated or not user.is_active:
-            return None
+    def groups_for(self) -> tuple[Any, list[str] | None]:
+        """The socket's user and the groups it follows (None: not staff, refused)."""
+        user = user_of(self.scope)
+        if not user.is_authenticated or not user.is_active:
+            return user, None
         if user.is_coordinator:
-            return [DASHBOARD_GROUP]
+            return user, [DASHBOARD_GROUP]
         professional = Professional.objects.filter(user=user).first()
         if professional is None:
-            return None
+            return user, None
         skills = professional.skills.filter(kind=Kind(professional.kind)).values_list("pk", flat=True)
-        return [queue_group(pk) for pk in skills]
+        return user, [queue_group(pk) for pk in skills]
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):

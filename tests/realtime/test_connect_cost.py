@@ -1,0 +1,148 @@
+"""What a socket costs the database: one trip to the database threads to open it, no health
+check before each call on a connection in use, and presence rows that need no disk flush and
+come back when they go missing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import OperationalError, connection
+from django.db.utils import InterfaceError
+from knox.models import AuthToken
+
+from consult.models import Case, Professional, User
+from realtime import db as realtime_db
+from realtime.models import Connection
+from tests.realtime.conftest import Connect, Socket, receive_until, room_path, socket_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls made on the database threads, by name."""
+    made: list[str] = []
+    original = realtime_db._OnDatabaseThread.thread_handler
+
+    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(getattr(self.func, "__name__", "?"))
+        return original(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(realtime_db._OnDatabaseThread, "thread_handler", counted)
+    return made
+
+
+@pytest.mark.asyncio
+async def test_it_opens_a_room_socket_with_a_session_in_one_trip_to_the_database(
+    connect: Connect, alice: User, doctor: Professional, case: Case, trips: list[str]
+) -> None:
+    comm = await connect(alice, room_path(case.reference))  # the session cookie is made before
+    assert comm.accepted
+    online = await receive_until(comm, "presence")
+    assert [person["id"] for person in online["online"]] == [alice.pk]  # the session's user
+    assert trips == ["open_connection"]
+
+
+@pytest.mark.asyncio
+async def test_it_opens_a_room_socket_with_a_token_in_one_trip_to_the_database(
+    alice: User, bob: User, doctor: Professional, case: Case, trips: list[str]
+) -> None:
+    _, token = await database_sync_to_async(AuthToken.objects.create)(alice)
+    _, bobs = await database_sync_to_async(AuthToken.objects.create)(bob)
+
+    def with_token(value: str) -> Socket:
+        comm = socket_for(room_path(case.reference), origin=None)
+        comm.scope["headers"].append((b"authorization", f"Token {value}".encode()))
+        return comm
+
+    comm = with_token(token)
+    accepted, _ = await comm.connect(timeout=2)
+    assert accepted
+    online = await receive_until(comm, "presence")
+    assert [person["id"] for person in online["online"]] == [alice.pk]  # the token's user
+    assert trips == ["open_connection"]
+    await comm.disconnect()
+
+    # The lazily read user is still the one who decides: bob's token does not open alice's case.
+    refused = with_token(bobs)
+    accepted, _ = await refused.connect(timeout=2)
+    assert not accepted
+
+
+@pytest.mark.asyncio
+async def test_it_writes_presence_again_when_its_row_went_missing(
+    connect: Connect, alice: User, doctor: Professional, case: Case
+) -> None:
+    comm = await connect(alice, room_path(case.reference))
+    await receive_until(comm, "presence")
+    # As after a database crash or a failover on PostgreSQL, where presence is not kept.
+    await database_sync_to_async(Connection.objects.all().delete)()
+
+    await comm.send_json_to({"type": "ping"})
+    await receive_until(comm, "pong")
+
+    rows = await database_sync_to_async(lambda: list(Connection.objects.values_list("case_id", "user_id")))()
+    assert rows == [(case.pk, alice.pk)]
+
+
+def test_it_keeps_presence_rows_out_of_the_write_ahead_log_on_postgresql(db: Any, is_postgres: bool) -> None:
+    if not is_postgres:
+        pytest.skip("UNLOGGED tables are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'realtime_connection'")
+        assert cursor.fetchone() == ("u",)
+
+
+@pytest.mark.asyncio
+async def test_it_health_checks_a_database_thread_connection_only_after_it_was_idle(
+    alice: User, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that died while in use fails one call (whose caller retries) and is replaced;
+    one that died while idle is found out by the health check before the call, which succeeds."""
+    if not is_postgres:
+        pytest.skip("a SQLite connection cannot die under the process")
+
+    def keep_connection() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = int(cursor.fetchone()[0])
+        # As in production: a persistent, health-checked connection (the tests otherwise close
+        # it after each call).
+        connection.close_at = None
+        connection.health_check_enabled = True  # type: ignore[attr-defined]
+        return pid
+
+    def count_users() -> int:
+        return User.objects.filter(pk=alice.pk).count()
+
+    def terminate(pid: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        time.sleep(0.2)
+
+    call = realtime_db.db
+    threads = realtime_db._executor._max_workers
+    try:
+        # Every database thread holds a persistent connection, just used; all of them die.
+        pids = {await call(keep_connection)() for _ in range(threads * 3)}
+        for pid in pids:
+            await database_sync_to_async(terminate)(pid)
+        failures = 0
+        for _ in range(threads * 3):
+            try:
+                await call(count_users)()
+            except (OperationalError, InterfaceError):
+                failures += 1
+        assert failures >= 1  # used a moment ago: no check, the call meets the dead connection
+        assert await call(count_users)() == 1  # and the next call on that thread has a new one
+
+        pids = {await call(keep_connection)() for _ in range(threads * 3)}
+        for pid in pids:
+            await database_sync_to_async(terminate)(pid)
+        monkeypatch.setattr(realtime_db, "CHECK_AFTER_IDLE_SECONDS", 0.0)  # every connection idle
+        assert [await call(count_users)() for _ in range(threads * 3)] == [1] * (threads * 3)
+    finally:
+        realtime_db.close_connections()
