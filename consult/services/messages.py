@@ -226,11 +226,15 @@ def connection_open(*, case: Case, user: User, channel_name: str) -> list[dict[s
     return online
 
 
-def connection_touch(*, case: Case, channel_name: str) -> int:
-    """Keep a socket's presence fresh; returns the case's last message number."""
+def connection_touch(*, case: Case, user: User, channel_name: str) -> int:
+    """Keep a socket's presence fresh; returns the case's last message number. A row that went
+    missing is written again: on PostgreSQL presence is not kept through a database crash or a
+    failover (realtime/migrations/0002), while the sockets stay open."""
     from realtime.models import Connection
 
-    Connection.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+    now = timezone.now()
+    if not Connection.objects.filter(channel_name=channel_name).update(seen_at=now):
+        Connection.objects.create(channel_name=channel_name, case=case, user=user, seen_at=now)
     return Case.objects.filter(pk=case.pk).values_list("last_seq", flat=True).first() or 0
 
 
