@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -299,3 +300,21 @@ def test_sigterm_closes_every_socket_as_a_restart_cleans_up_and_exits(
     assert not Connection.objects.filter(case=case).exists()  # each consumer cleaned up after itself
     assert Message.objects.filter(case=case, client_id="last-words").count() == 1
     assert "Traceback" not in daphne.log.read_text(errors="replace")
+
+
+def test_a_handshake_that_waits_longer_than_daphnes_default_for_the_application_is_served(tmp_path: Path) -> None:
+    """In a reconnect storm a handshake waits its turn for the database: served late, not dropped
+    at daphne's default 5 s (a client that then retries is a connect done for nothing)."""
+    daphne = DaphneProcess({**os.environ, "SLOW_ACCEPT_SECONDS": "7"}, tmp_path, "slow")
+    daphne.asgi = "tests.realtime.slow_asgi:application"
+    daphne.start().wait()
+    try:
+
+        async def handshake() -> float:
+            started = time.monotonic()
+            async with connect(daphne.ws_url("/slow/"), open_timeout=20, proxy=None):
+                return time.monotonic() - started
+
+        assert asyncio.run(handshake()) >= 7
+    finally:
+        daphne.stop()
