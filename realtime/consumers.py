@@ -42,6 +42,8 @@ RATE_LIMIT_SECONDS = 10.0
 TYPING_EVERY_SECONDS = 2.0
 # What a client should wait before sending again after a passing fault (database, layer).
 RETRY_AFTER_SECONDS = 2.0
+# Messages replayed to a client per trip to the database.
+REPLAY_PAGE = 500
 # How long a closing socket may take to finish the frames it already received.
 FINISH_SECONDS = 5.0
 # A body at the limit must fit however a client encodes it: JSON encoders that escape non-ASCII
@@ -234,14 +236,19 @@ class CaseRoomConsumer(Consumer):
             await self.send_error("bad_field", _("last_seq must be a whole number."), answers="hello")
             return
         while True:
-            batch = await db(chat.messages_after)(case=self.case, seq=last_seq)
+            batch, online = await db(self.replay)(last_seq)
             for message in batch:
                 await self.send_json({"type": "message", "message": self.render(chat.message_payload(message))})
-            if len(batch) < 500:
+            if online is not None:
                 break
             last_seq = batch[-1].seq
-        online = await db(chat.online_users)(self.case)
         await self.send_json({"type": "synced", "last_seq": batch[-1].seq if batch else last_seq, "online": online})
+
+    def replay(self, after: int) -> tuple[list[Message], list[dict[str, Any]] | None]:
+        """A page of the messages after `after`, and, with the last page, who is online: one trip
+        to the database for a client coming back (after a restart, every client at once)."""
+        batch = chat.messages_after(case=self.case, seq=after, limit=REPLAY_PAGE)
+        return batch, (chat.online_users(self.case) if len(batch) < REPLAY_PAGE else None)
 
     async def on_message(self, content: dict[str, Any]) -> None:
         client_id, body, document_id = content.get("client_id"), content.get("body", ""), content.get("document_id")

@@ -146,3 +146,26 @@ async def test_it_health_checks_a_database_thread_connection_only_after_it_was_i
         assert [await call(count_users)() for _ in range(threads * 3)] == [1] * (threads * 3)
     finally:
         realtime_db.close_connections()
+
+
+@pytest.mark.asyncio
+async def test_it_replays_page_by_page_with_who_is_online_in_the_last_trip(
+    connect: Connect, alice: User, doctor: Professional, case: Case, trips: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from consult.services import messages as chat
+    from realtime import consumers
+    from tests.realtime.conftest import hello
+
+    monkeypatch.setattr(consumers, "REPLAY_PAGE", 3)
+    for n in range(7):
+        await database_sync_to_async(chat.message_post)(case=case, sender=alice, body=f"第{n}条", client_id=f"c{n}")
+    comm = await connect(alice, room_path(case.reference))
+    trips.clear()
+
+    replayed, synced = await hello(comm, last_seq=0)
+
+    seqs = [m["seq"] for m in replayed]
+    assert seqs == list(range(1, len(seqs) + 1)) and synced["last_seq"] == seqs[-1] >= 7
+    assert [person["id"] for person in synced["online"]] == [alice.pk]
+    assert trips == ["replay"] * (seqs[-1] // 3 + 1)  # a page a trip; the last one says who is online
