@@ -169,3 +169,35 @@ async def test_it_replays_page_by_page_with_who_is_online_in_the_last_trip(
     assert seqs == list(range(1, len(seqs) + 1)) and synced["last_seq"] == seqs[-1] >= 7
     assert [person["id"] for person in synced["online"]] == [alice.pk]
     assert trips == ["replay"] * (seqs[-1] // 3 + 1)  # a page a trip; the last one says who is online
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_an_expired_token_and_reads_a_valid_one_in_one_statement(
+    alice: User, doctor: Professional, case: Case
+) -> None:
+    from datetime import timedelta
+
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from realtime.auth import _token_user
+
+    _, token = await database_sync_to_async(AuthToken.objects.create)(alice)
+    _, expired = await database_sync_to_async(AuthToken.objects.create)(alice, expiry=timedelta(seconds=-1))
+
+    def read(value: str) -> tuple[Any, int]:
+        with CaptureQueriesContext(connection) as queries:
+            user = _token_user(value)
+        return user, len(queries)
+
+    user, statements = await database_sync_to_async(read)(token)
+    assert user == alice
+    assert statements == 1  # the token with its user (knox's own check also reads all the user's tokens)
+    user, _ = await database_sync_to_async(read)(expired)
+    assert not user.is_authenticated
+    assert await database_sync_to_async(AuthToken.objects.filter(expiry__lt=timezone.now()).count)() == 1
+
+    comm = socket_for(room_path(case.reference), origin=None)
+    comm.scope["headers"].append((b"authorization", f"Token {expired}".encode()))
+    accepted, _ = await comm.connect(timeout=2)
+    assert not accepted
