@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "legal",
     "realtime",
     "jobs",
+    "notices",
 ]
 
 MIDDLEWARE = [
@@ -359,6 +360,38 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@consult.local")
+
+# Notices (notices/): SMS through a backend chosen like EMAIL_BACKEND. Short names: console (prints,
+# the default for `make run`), locmem (tests), file, aliyun, tencent; or a dotted path. A provider
+# sends only templates registered with it, under a registered signature: their codes are
+# SMS_TEMPLATE_<KIND> (notices/kinds.py); the app refuses to start when a provider is chosen and its
+# keys, signature or a template code are missing (notices/apps.py).
+_SMS_BACKENDS = {
+    name: f"notices.backends.{name}.SmsBackend" for name in ("console", "locmem", "file", "aliyun", "tencent")
+}
+_sms_backend = env_str("SMS_BACKEND", "console")
+SMS_BACKEND = _SMS_BACKENDS.get(_sms_backend, _sms_backend)
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms"))
+SMS_SIGN_NAME = env_str("SMS_SIGN_NAME")
+SMS_TEMPLATES = {
+    key.removeprefix("SMS_TEMPLATE_").lower(): value
+    for key, value in os.environ.items()
+    if key.startswith("SMS_TEMPLATE_") and value
+}
+ALIYUN_SMS_ACCESS_KEY_ID = env_str("ALIYUN_SMS_ACCESS_KEY_ID")
+ALIYUN_SMS_ACCESS_KEY_SECRET = env_str("ALIYUN_SMS_ACCESS_KEY_SECRET")
+ALIYUN_SMS_ENDPOINT = env_str("ALIYUN_SMS_ENDPOINT", "dysmsapi.aliyuncs.com")
+TENCENT_SMS_SECRET_ID = env_str("TENCENT_SMS_SECRET_ID")
+TENCENT_SMS_SECRET_KEY = env_str("TENCENT_SMS_SECRET_KEY")
+TENCENT_SMS_SDK_APP_ID = env_str("TENCENT_SMS_SDK_APP_ID")
+TENCENT_SMS_REGION = env_str("TENCENT_SMS_REGION", "ap-guangzhou")
+TENCENT_SMS_ENDPOINT = env_str("TENCENT_SMS_ENDPOINT", "sms.tencentcloudapi.com")
+# No SMS but urgent ones from NOTICE_QUIET_START to NOTICE_QUIET_END (local hours, TIME_ZONE): held
+# until the end of the quiet hours.
+NOTICE_QUIET_START = env_int("NOTICE_QUIET_START", 22)
+NOTICE_QUIET_END = env_int("NOTICE_QUIET_END", 7)
+# The wait before a failed notice's second try, doubled for each further one.
+NOTICE_RETRY_SECONDS = env_int("NOTICE_RETRY_SECONDS", 30)
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True

@@ -38,6 +38,18 @@ PERIODIC = [
         "Forget the one-time keys of forms and API calls older than two days.",
     ),
     Periodic("expired sessions", "consult.tasks.purge_sessions", timedelta(days=1), "Django's clearsessions."),
+    Periodic(
+        "notices due", "notices.tasks.deliver_due", timedelta(minutes=1),
+        "Send notices held through the quiet hours, waiting for their next try, or whose job was lost.",
+    ),
+    Periodic(
+        "claims accepted", "notices.tasks.claims_notify", timedelta(minutes=1),
+        "Tell residents that their case, taken from the line, was accepted (a claim writes no notice itself).",
+    ),
+    Periodic(
+        "overdue and failed", "notices.tasks.reminders", timedelta(minutes=5),
+        "Waiting cases past their promised response time; notices that failed (to coordinators).",
+    ),
 ]
 
 

@@ -73,6 +73,19 @@ def jobs_run_inline() -> None:
 
 
 @pytest.fixture(autouse=True)
+def sms_outbox(settings: Any) -> Iterator[list[Any]]:
+    """SMS go to `notices.outbox` (as e-mail to django.core.mail.outbox), emptied for each test.
+    No quiet hours unless a test sets them: what a test sends must not depend on the hour it runs."""
+    import notices
+
+    settings.SMS_BACKEND = "notices.backends.locmem.SmsBackend"
+    settings.NOTICE_QUIET_START = settings.NOTICE_QUIET_END = 0
+    notices.outbox.clear()
+    yield notices.outbox
+    notices.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
     """Full-strength hashing costs seconds per user on this machine; tests need none of it."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

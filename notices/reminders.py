@@ -1,0 +1,114 @@
+"""Notices that come from the time passing rather than from a change: written by periodic jobs
+(notices/tasks.py, scheduled in jobs/schedule.py). Each is written once: a job run twice, or two
+runs at once, find the notice already there (under the case's row lock)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils import timezone
+
+from consult.models import Case, Professional, Role, Skill, Status, User, Verb
+from notices.case_notices import case_event_notify
+from notices.kinds import NoticeKind
+from notices.links import case_link
+from notices.models import Notice, NoticeStatus
+from notices.services import notify
+
+# How far back the claims job looks: longer than beat can be down and come back.
+CLAIM_WINDOW = timedelta(hours=1)
+# Professionals told of one overdue case (the least loaded first would be nicer; any on duty do).
+OVERDUE_PROFESSIONALS = 10
+
+
+def _lock_case(pk: int) -> Case:
+    return Case.objects.select_for_update(of=("self",)).select_related("resident", "assignee__user", "skill").get(pk=pk)
+
+
+def claims_notify() -> int:
+    """Tell residents whose case was taken from the line that it was accepted. A claim writes no
+    notice itself (one statement on PostgreSQL); this job, every minute, writes what claims
+    owe. Returns how many it wrote."""
+    told = Notice.objects.filter(case=OuterRef("pk"), kind=NoticeKind.CASE_ACCEPTED)
+    owed = Case.objects.filter(
+        status=Status.ACTIVE, accepted_at__gte=timezone.now() - CLAIM_WINDOW, assignee__isnull=False
+    ).exclude(Exists(told)).values_list("pk", flat=True)
+    written = 0
+    for pk in list(owed):
+        with transaction.atomic():
+            case = _lock_case(pk)
+            if Notice.objects.filter(case=case, kind=NoticeKind.CASE_ACCEPTED).exists():
+                continue
+            assert case.assignee is not None
+            case_event_notify(case=case, verbs=[Verb.ACCEPTED], actor=case.assignee.user, detail={})
+            written += 1
+    return written
+
+
+def _dashboard_link() -> str:
+    return settings.SITE_URL + reverse("dashboard")
+
+
+def overdue_notify() -> int:
+    """Waiting cases past their service's promised response time: the professionals of that
+    service on duty are told, once per case; coordinators get one notice with how many cases
+    newly passed their promise. Returns the number of such cases."""
+    now = timezone.now()
+    told = Notice.objects.filter(case=OuterRef("pk"), kind=NoticeKind.CASE_OVERDUE)
+    # Per service (a few dozen): each its own promise, compared on an indexable column.
+    overdue: list[int] = []
+    for skill_id, hours in Skill.objects.filter(cases__status=Status.WAITING).distinct().values_list(
+        "pk", "response_hours"
+    ):
+        overdue += Case.objects.filter(
+            status=Status.WAITING, skill_id=skill_id, submitted_at__lt=now - timedelta(hours=hours)
+        ).exclude(Exists(told)).values_list("pk", flat=True)
+    count = 0
+    for pk in overdue:
+        with transaction.atomic():
+            case = _lock_case(pk)
+            if case.status != Status.WAITING or Notice.objects.filter(case=case, kind=NoticeKind.CASE_OVERDUE).exists():
+                continue
+            professionals = (
+                Professional.objects.filter(skills=case.skill, on_duty=True, user__is_active=True)
+                .exclude(pk__in=case.declined_by.values("pk"))
+                .select_related("user")[:OVERDUE_PROFESSIONALS]
+            )
+            link = case_link(case.pk)
+            for professional in professionals:
+                notify(user=professional.user, kind=NoticeKind.CASE_OVERDUE, case=case,
+                       params={"case": case.reference, "hours": case.skill.response_hours, "link": link})
+            if not professionals:
+                # Still mark the case as told, so coordinators count it once.
+                Notice.objects.create(
+                    kind=NoticeKind.CASE_OVERDUE, case=case, channel="sms", language=settings.LANGUAGE_CODE,
+                    status=NoticeStatus.SKIPPED, error="no professional on duty for this service",
+                    params={"case": case.reference, "hours": str(case.skill.response_hours), "link": link},
+                )
+            count += 1
+    if count:
+        with transaction.atomic():
+            for coordinator in User.objects.filter(role=Role.COORDINATOR, is_active=True):
+                notify(user=coordinator, kind=NoticeKind.CASES_OVERDUE,
+                       params={"count": count, "link": _dashboard_link()})
+    return count
+
+
+def failed_notify() -> int:
+    """Coordinators hear of notices that failed since they were last told (one notice for all of
+    them). Returns how many failed."""
+    last = Notice.objects.filter(kind=NoticeKind.NOTICES_FAILED).order_by("-created_at").first()
+    failed = Notice.objects.filter(status=NoticeStatus.FAILED).exclude(kind=NoticeKind.NOTICES_FAILED)
+    if last is not None:
+        failed = failed.filter(updated_at__gt=last.created_at)
+    count = failed.count()
+    if count:
+        with transaction.atomic():
+            for coordinator in User.objects.filter(role=Role.COORDINATOR, is_active=True):
+                notify(user=coordinator, kind=NoticeKind.NOTICES_FAILED,
+                       params={"count": count, "link": _dashboard_link()})
+    return count
