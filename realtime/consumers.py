@@ -31,7 +31,7 @@ from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Pr
 from consult.outage import outage_of
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
-from realtime import shutdown
+from realtime import presence, shutdown
 from realtime.auth import user_of
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
@@ -103,17 +103,17 @@ class CaseRoomConsumer(Consumer):
     async def connect(self) -> None:
         reference = self.scope["url_route"]["kwargs"]["reference"]
 
-        def open_connection() -> tuple[User, Case, list[dict[str, Any]]]:
-            # One trip to the database for the user, the access check and the presence row.
+        def open_connection() -> tuple[User, Case]:
+            # One trip to the database for the user and the access check.
             user = user_of(self.scope)
-            case = selectors.case_get_for_user(user=user, reference=reference)
-            return user, case, chat.connection_open(case=case, user=user, channel_name=self.channel_name)
+            return user, selectors.case_get_for_user(user=user, reference=reference)
 
         try:
-            user, self.case, online = await db(open_connection)()
+            user, self.case = await db(open_connection)()
         except Http404:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
+        online = await presence.opened(case_id=self.case.pk, user_id=user.pk, channel_name=self.channel_name)
         self.user = user
         self.language = user.language
         self.messages_window = Window(settings.CHAT_MESSAGES_PER_10S, RATE_LIMIT_SECONDS)
@@ -145,12 +145,7 @@ class CaseRoomConsumer(Consumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         try:
-            online = await db(chat.connection_close)(case=self.case, channel_name=self.channel_name)
-            # Announced from here, bounded: during a shutdown the layer may never answer.
-            await asyncio.wait_for(
-                self.channel_layer.group_send(case_group(self.case.pk), {"type": "case.presence", "online": online}),
-                timeout=2,
-            )
+            await presence.closed(case_id=self.case.pk, channel_name=self.channel_name)
         except Exception:
             logger.exception("could not record the end of a connection")
 

@@ -1,6 +1,6 @@
-"""What a socket costs the database: one trip to the database threads to open it, no health
-check before each call on a connection in use, and presence rows that need no disk flush and
-come back when they go missing."""
+"""What a socket costs the database: one trip to the database threads for its user and access
+check, presence rows written for many sockets at once, without a disk flush, and written again when
+they go missing; no health check before each call on a connection in use."""
 
 from __future__ import annotations
 
@@ -36,18 +36,18 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.asyncio
-async def test_it_opens_a_room_socket_with_a_session_in_one_trip_to_the_database(
+async def test_it_reads_a_sessions_user_with_the_access_check_in_one_trip_to_the_database(
     connect: Connect, alice: User, doctor: Professional, case: Case, trips: list[str]
 ) -> None:
     comm = await connect(alice, room_path(case.reference))  # the session cookie is made before
     assert comm.accepted
     online = await receive_until(comm, "presence")
     assert [person["id"] for person in online["online"]] == [alice.pk]  # the session's user
-    assert trips == ["open_connection"]
+    assert trips == ["open_connection", "write"]  # the user and the access check; the presence row
 
 
 @pytest.mark.asyncio
-async def test_it_opens_a_room_socket_with_a_token_in_one_trip_to_the_database(
+async def test_it_reads_a_tokens_user_with_the_access_check_in_one_trip_to_the_database(
     alice: User, bob: User, doctor: Professional, case: Case, trips: list[str]
 ) -> None:
     _, token = await database_sync_to_async(AuthToken.objects.create)(alice)
@@ -63,7 +63,7 @@ async def test_it_opens_a_room_socket_with_a_token_in_one_trip_to_the_database(
     assert accepted
     online = await receive_until(comm, "presence")
     assert [person["id"] for person in online["online"]] == [alice.pk]  # the token's user
-    assert trips == ["open_connection"]
+    assert trips == ["open_connection", "write"]
     await comm.disconnect()
 
     # The lazily read user is still the one who decides: bob's token does not open alice's case.
@@ -201,3 +201,67 @@ async def test_it_refuses_an_expired_token_and_reads_a_valid_one_in_one_statemen
     comm.scope["headers"].append((b"authorization", f"Token {expired}".encode()))
     accepted, _ = await comm.connect(timeout=2)
     assert not accepted
+
+
+
+@pytest.mark.asyncio
+async def test_it_writes_the_presence_of_sockets_opening_and_closing_together_in_one_trip(
+    connect: Connect, alice: User, bob: User, doctor: Professional, case: Case, trips: list[str]
+) -> None:
+    import asyncio
+
+    from consult import services
+    from realtime import presence
+
+    def another() -> Case:
+        return services.case_submit(resident=alice, skill=case.skill, description="又一个问题。")
+
+    cases = [case] + [await database_sync_to_async(another)() for _ in range(3)]
+    theirs = await connect(doctor.user, room_path(case.reference))
+    await receive_until(theirs, "presence")
+    trips.clear()
+
+    # 20 sockets of alice's open at once, as after a restart.
+    online = await asyncio.gather(*(
+        presence.opened(case_id=cases[n % 4].pk, user_id=alice.pk, channel_name=f"storm-{n}") for n in range(20)
+    ))
+    assert trips == ["write"]  # one trip for them all (one each: 20)
+
+    def rows() -> list[tuple[int, int]]:
+        return sorted(Connection.objects.values_list("case_id", "user_id"))
+
+    assert await database_sync_to_async(rows)() == sorted(
+        [(cases[n % 4].pk, alice.pk) for n in range(20)] + [(case.pk, doctor.user.pk)]
+    )
+    everyone = sorted([alice.pk, doctor.user.pk])
+    assert [sorted(p["id"] for p in people) for people in online] == [
+        everyone if n % 4 == 0 else [alice.pk] for n in range(20)
+    ]
+    assert sorted(p["id"] for p in (await receive_until(theirs, "presence"))["online"]) == everyone
+
+    trips.clear()
+    await asyncio.gather(*(presence.closed(case_id=cases[n % 4].pk, channel_name=f"storm-{n}") for n in range(20)))
+    assert trips == ["write"]
+    assert await database_sync_to_async(rows)() == [(case.pk, doctor.user.pk)]
+    assert [p["id"] for p in (await receive_until(theirs, "presence"))["online"]] == [doctor.user.pk]
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_only_the_socket_whose_case_is_gone_in_a_batch(
+    alice: User, doctor: Professional, case: Case
+) -> None:
+    import asyncio
+
+    from django.db import IntegrityError
+
+    from realtime import presence
+
+    results = await asyncio.gather(
+        presence.opened(case_id=case.pk, user_id=alice.pk, channel_name="kept"),
+        presence.opened(case_id=case.pk + 1000, user_id=alice.pk, channel_name="gone"),
+        return_exceptions=True,
+    )
+    assert [p["id"] for p in results[0]] == [alice.pk]  # type: ignore[index]
+    assert isinstance(results[1], IntegrityError)
+    names = await database_sync_to_async(lambda: list(Connection.objects.values_list("channel_name", flat=True)))()
+    assert names == ["kept"]
