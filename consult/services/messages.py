@@ -215,17 +215,6 @@ def online_users(case: Case) -> list[dict[str, Any]]:
     return [{"id": user_id, "name": name} for user_id, name in rows]
 
 
-def connection_open(*, case: Case, user: User, channel_name: str) -> list[dict[str, Any]]:
-    """Record an open socket; announces, and returns, who is online now."""
-    from realtime.models import Connection
-
-    # Channel names are new for every socket: one insert.
-    Connection.objects.create(channel_name=channel_name, case=case, user=user, seen_at=timezone.now())
-    online = online_users(case)
-    send_event_on_commit(case_group(case.pk), {"type": "case.presence", "online": online})
-    return online
-
-
 def connection_touch(*, case: Case, user: User, channel_name: str) -> int:
     """Keep a socket's presence fresh; returns the case's last message number. A row that went
     missing is written again: on PostgreSQL presence is not kept through a database crash or a
@@ -245,15 +234,6 @@ def connections_purge() -> int:
 
     deleted, _rows = Connection.objects.filter(seen_at__lt=timezone.now() - ONLINE_WINDOW).delete()
     return deleted
-
-
-def connection_close(*, case: Case, channel_name: str) -> list[dict[str, Any]]:
-    """Forget a closed socket; returns who is still online, for the caller to announce (a socket
-    closing while the server shuts down must not wait on a broadcast from a worker thread)."""
-    from realtime.models import Connection
-
-    Connection.objects.filter(channel_name=channel_name).delete()
-    return online_users(case)
 
 
 def offline_candidates(message: Message) -> list[User]:
