@@ -289,13 +289,17 @@ class MessageListView(APIView):
         parameters=[
             CASE_REF,
             OpenApiParameter("after", int, description="Only messages numbered after this (default 0)"),
-            OpenApiParameter("before", int, description="Only messages numbered before this"),
+            OpenApiParameter(
+                "before", int,
+                description="Only messages numbered before this: the 500 nearest to it (to page back from the newest)",
+            ),
         ],
         responses={200: s.MessageSerializer(many=True)},
         tags=["messages"],
     )
     def get(self, request: Request, reference: str) -> Response:
-        """History by sequence range (at most 500 at a time)."""
+        """History by sequence range, oldest first, at most 500 at a time: those right after `after`,
+        or, with `before`, those right before it (so that paging back from the newest works)."""
         case = _case(request, reference)
         try:
             after = int(request.query_params.get("after", 0))
@@ -305,9 +309,11 @@ class MessageListView(APIView):
         if after < 0 or (before is not None and before < 0):
             return error_response("invalid", _("after and before must be whole numbers."), 400)
         messages_ = Message.objects.filter(case=case, seq__gt=after).select_related("sender", "document", "case")
-        if before is not None:
-            messages_ = messages_.filter(seq__lt=before)
-        return Response([chat.message_payload(m) for m in messages_.order_by("seq")[:500]])
+        if before is None:
+            page = list(messages_.order_by("seq")[:500])
+        else:
+            page = list(messages_.filter(seq__lt=before).order_by("-seq")[:500])[::-1]
+        return Response([chat.message_payload(m) for m in page])
 
     @extend_schema(
         parameters=[CASE_REF],
