@@ -11,7 +11,8 @@ STAMP := $(VENV)/.stamp
 SYSTEM_PACKAGES := gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
 # The tests also read PDFs back as text (poppler) and drive a real browser (Debian's Chromium,
 # launched by Playwright with executable_path: Playwright's own browser download cannot work here).
-TEST_PACKAGES := poppler-utils chromium
+# clamav-daemon: the upload scan is tested against a real clamd with a local EICAR-only database.
+TEST_PACKAGES := poppler-utils chromium clamav-daemon
 # The services pass in CI (CI=true): the real PostgreSQL and Redis on this machine.
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult
 CI_REDIS_URL ?= redis://127.0.0.1:6379/0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -31,9 +33,24 @@ ACCEPTED_TYPES = {
 }
 IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
-# PDF names that run code, start programs or smuggle files: a report needs none of them.
-PDF_FORBIDDEN = {"/JavaScript", "/JS", "/Launch", "/EmbeddedFile", "/EmbeddedFiles", "/RichMedia", "/XFA"}
+# PDF names (as keys or as action types) that run code, start programs, send data out, fetch other
+# files or smuggle them in: a report needs none of them.
+PDF_FORBIDDEN = {
+    "/JavaScript", "/JS", "/Launch", "/EmbeddedFile", "/EmbeddedFiles", "/RichMedia", "/RichMediaExecute", "/XFA",
+    "/ImportData", "/SubmitForm", "/GoToR", "/GoToE", "/Rendition", "/Sound", "/Movie",
+}  # fmt: skip
+# What a PDF may do by itself (on opening, on a page, on a field): go to a page of the same file.
+PDF_SAFE_AUTOMATIC = {"/GoTo"}
+# What a link the reader clicks may open: no `javascript:`, no `file:`, no `\\server\share` (which
+# hands the reader's Windows credentials to that server).
+PDF_LINK_SCHEMES = ("http://", "https://", "mailto:")
 PDF_MAX_OBJECTS = 200_000
+
+# Decoding a large image takes hundreds of MB: at most this many at a time in one process, so
+# several big photos sent at once wait for each other instead of adding up.
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+
+logger = logging.getLogger(__name__)
 
 # Characters that make a name lie about itself: bidi overrides and isolates ("gpj.exe" shown as
 # "exe.jpg"), plus zero-width ones.
@@ -49,12 +66,19 @@ class StorageUnavailable(Exception):
     """The file store cannot be reached; the user should try again later."""
 
 
+class ScannerUnavailable(StorageUnavailable):
+    """The virus scanner is required but cannot be reached: nothing is kept, try again later.
+    A StorageUnavailable, so every path that answers "try again later" (503) handles it."""
+
+
 @dataclass(frozen=True)
 class CheckedFile:
     data: bytes
     content_type: str
     sha256: str
     name: str
+    # Of the bytes as they arrived (images are re-encoded, so `sha256` differs for them).
+    received_sha256: str = ""
 
     @property
     def size(self) -> int:
@@ -107,12 +131,16 @@ def _clean_image(data: bytes, content_type: str) -> tuple[bytes, str]:
                 width, height = image.size
                 if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
                     raise _too_many_pixels()
-                image.load()
+                with _DECODE_SLOTS:
+                    image.load()
                 # Keep the way the phone held the camera, then drop EXIF (GPS, device, time).
                 upright = ImageOps.exif_transpose(image)
                 fmt = IMAGE_FORMATS.get(content_type, "JPEG")
                 if fmt == "JPEG" and upright.mode not in ("RGB", "L"):
                     upright = upright.convert("RGB")
+                # Pillow writes back what `info` holds: the JPEG comment (COM) and XMP (which can
+                # carry the GPS position too). Only the colour profile is worth keeping.
+                upright.info = {k: v for k, v in upright.info.items() if k == "icc_profile"}
                 out = io.BytesIO()
                 options: dict[str, Any] = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
                 upright.save(out, format=fmt, **options)
@@ -125,19 +153,52 @@ def _clean_image(data: bytes, content_type: str) -> tuple[bytes, str]:
     return out.getvalue(), "image/jpeg" if fmt == "JPEG" else content_type
 
 
-def _pdf_names(reader: Any) -> set[str]:
-    """Every dictionary key and name value reachable from the trailer, decompressed."""
+def _active_pdf() -> UploadRefused:
+    return UploadRefused(
+        _("This PDF contains scripts, attachments or actions, which are not allowed. Please upload a plain copy."),
+        code="active_pdf",
+    )
+
+
+def _value(obj: Any, key: str) -> Any:
+    value = obj.get(key)
+    return value.get_object() if value is not None else None
+
+
+def _is_active(obj: Any) -> bool:
+    """Whether one dictionary of the PDF names something forbidden or acts on its own."""
+    from pypdf.generic import DictionaryObject
+
+    if PDF_FORBIDDEN & {str(k) for k in obj}:
+        return True
+    action = str(_value(obj, "/S") or "")
+    if action in PDF_FORBIDDEN:
+        return True
+    if action == "/URI" and not str(_value(obj, "/URI") or "").strip().lower().startswith(PDF_LINK_SCHEMES):
+        return True
+    automatic = [_value(obj, "/OpenAction")]
+    triggers = _value(obj, "/AA")
+    if isinstance(triggers, DictionaryObject):
+        automatic += [_value(triggers, str(k)) for k in triggers]
+    # A destination array only says "open at this page"; an action must stay inside the file.
+    return any(
+        isinstance(todo, DictionaryObject) and (str(_value(todo, "/S")) not in PDF_SAFE_AUTOMATIC or "/Next" in todo)
+        for todo in automatic
+    )
+
+
+def _pdf_is_active(reader: Any) -> bool:
+    """Walk every object reachable from the trailer (bounded: PDF_MAX_OBJECTS, no recursion)."""
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
     seen: set[tuple[int, int]] = set()
-    names: set[str] = set()
     stack: list[Any] = [reader.trailer]
     visited = 0
     while stack:
         obj = stack.pop()
         visited += 1
         if visited > PDF_MAX_OBJECTS:
-            raise _damaged()
+            raise _pdf_too_complex()
         if isinstance(obj, IndirectObject):
             key = (obj.idnum, obj.generation)
             if key in seen:
@@ -145,46 +206,88 @@ def _pdf_names(reader: Any) -> set[str]:
             seen.add(key)
             obj = obj.get_object()
         if isinstance(obj, DictionaryObject):
-            for k, v in obj.items():
-                names.add(str(k))
-                stack.append(v)
+            if _is_active(obj):
+                return True
+            stack.extend(obj.values())
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)
-        elif isinstance(obj, NameObject):
-            names.add(str(obj))
-    return names
+        elif isinstance(obj, NameObject) and str(obj) in PDF_FORBIDDEN:
+            return True
+    return False
+
+
+def _pdf_too_complex() -> UploadRefused:
+    return UploadRefused(
+        _(
+            "This PDF is built in a way that cannot be checked safely (too deeply nested, too large "
+            "once unpacked, or with overlong parts). Please print it to a new PDF, or send photos of its pages."
+        ),
+        code="pdf_too_complex",
+    )
+
+
+def _pdf_password() -> UploadRefused:
+    return UploadRefused(
+        _("The PDF is protected by a password. Please upload a copy without a password."), code="encrypted"
+    )
+
+
+def _pdf_unsupported() -> UploadRefused:
+    return UploadRefused(
+        _(
+            "This PDF uses a kind of protection or a feature that cannot be checked. Please save or print "
+            "it to a new PDF without protection and upload that copy."
+        ),
+        code="pdf_unsupported",
+    )
 
 
 def _check_pdf(data: bytes) -> None:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf import PasswordType, PdfReader
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            raise UploadRefused(
-                _("The PDF is protected by a password. Please upload a copy without a password."), code="encrypted"
-            )
+        # Permissions-only protection (an owner password, an empty user password) opens without
+        # asking anyone for anything: such a PDF is read like any other.
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise _pdf_password()
         if len(reader.pages) == 0:
             raise _damaged()
-        names = _pdf_names(reader)
+        active = _pdf_is_active(reader)
     except UploadRefused:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError):
+    except LimitReachedError:
+        raise _pdf_too_complex() from None
+    except FileNotDecryptedError:
+        raise _pdf_password() from None
+    except NotImplementedError:
+        raise _pdf_unsupported() from None
+    except RecursionError:
+        raise _pdf_too_complex() from None
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError):
         raise _damaged() from None
-    if names & PDF_FORBIDDEN:
-        raise UploadRefused(
-            _("This PDF contains scripts, attachments or actions, which are not allowed. Please upload a plain copy."),
-            code="active_pdf",
-        )
+    except Exception:
+        # A hostile file reaching a corner of the parser nobody foresaw: a refusal, never a 500.
+        logger.warning("PDF refused after an unexpected parser error", exc_info=True)
+        raise _damaged() from None
+    if active:
+        raise _active_pdf()
 
 
 def _heic_to_jpeg(data: bytes) -> bytes:
     import pillow_heif
 
     try:
+        # open_heif reads the container's header only; the pixels are decoded by to_pillow.
         heif = pillow_heif.open_heif(io.BytesIO(data))
-        image = heif.to_pillow()
+        width, height = heif.size
+        if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
+            raise _too_many_pixels()
+        with _DECODE_SLOTS:
+            image = heif.to_pillow()
+    except UploadRefused:
+        raise
     except (ValueError, RuntimeError, OSError):
         raise _damaged() from None
     out = io.BytesIO()
@@ -192,12 +295,33 @@ def _heic_to_jpeg(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def check_upload(upload: IO[bytes], name: str) -> CheckedFile:
-    """Read and judge one uploaded file. Raises UploadRefused with the reason."""
+@dataclass(frozen=True)
+class Received:
+    """An upload read in full (within the size limit) and not yet judged."""
+
+    data: bytes
+    name: str
+    sha256: str
+
+
+def receive(upload: IO[bytes], name: str) -> Received:
+    """Read one upload and hash it: cheap, so a file already on the case is known before any
+    decoding. Raises UploadRefused for a bad name, an empty file or one over the size limit."""
     display_name = clean_name(name)
     data = _read_limited(upload, settings.UPLOAD_MAX_FILE_BYTES)
     if not data:
         raise UploadRefused(_("The file is empty."), code="empty")
+    return Received(data=data, name=display_name, sha256=hashlib.sha256(data).hexdigest())
+
+
+def check_upload(upload: IO[bytes], name: str) -> CheckedFile:
+    """Read and judge one uploaded file. Raises UploadRefused with the reason, ScannerUnavailable
+    when the required virus scan cannot be done."""
+    return check_received(receive(upload, name))
+
+
+def check_received(received: Received) -> CheckedFile:
+    data = received.data
     kind = filetype.guess(data)
     content_type = kind.mime if kind else ""
     if content_type not in ACCEPTED_TYPES:
@@ -205,6 +329,7 @@ def check_upload(upload: IO[bytes], name: str) -> CheckedFile:
             _("This type of file is not accepted. Please send a PDF or a photo (JPEG, PNG, WebP, HEIC)."),
             code="type",
         )
+    scan(data)
     if content_type in ("image/heic", "image/heif"):
         data, content_type = _heic_to_jpeg(data), "image/jpeg"
     if content_type == "application/pdf":
@@ -212,13 +337,58 @@ def check_upload(upload: IO[bytes], name: str) -> CheckedFile:
     else:
         data, content_type = _clean_image(data, content_type)
     extension = ACCEPTED_TYPES[content_type]
-    stem = display_name.rsplit(".", 1)[0] if "." in display_name else display_name
+    stem = received.name.rsplit(".", 1)[0] if "." in received.name else received.name
     return CheckedFile(
         data=data,
         content_type=content_type,
         sha256=hashlib.sha256(data).hexdigest(),
         name=f"{stem}.{extension}",
+        received_sha256=received.sha256,
     )
+
+
+# --- malware scan --------------------------------------------------------------------------
+
+
+def _clamd_client() -> Any:
+    import clamd
+
+    address = settings.CLAMAV_SOCKET
+    timeout = settings.CLAMAV_TIMEOUT
+    if address.startswith("tcp://"):
+        host, _sep, port = address.removeprefix("tcp://").rpartition(":")
+        return clamd.ClamdNetworkSocket(host=host, port=int(port), timeout=timeout)
+    return clamd.ClamdUnixSocket(path=address, timeout=timeout)
+
+
+def scan(data: bytes) -> None:
+    """Ask ClamAV about the bytes (when settings.CLAMAV_SOCKET is set). Raises UploadRefused when
+    it finds malware; ScannerUnavailable when it cannot answer and CLAMAV_REQUIRED is on (off, the
+    upload goes on unscanned and the outage is logged)."""
+    if not settings.CLAMAV_SOCKET:
+        return
+    import clamd
+
+    try:
+        status, signature = _clamd_client().instream(io.BytesIO(data))["stream"]
+    except (clamd.ClamdError, OSError, KeyError, ValueError) as error:
+        status, signature = "ERROR", str(error)
+    if status == "FOUND":
+        logger.warning("upload refused: ClamAV found %s", signature)
+        raise UploadRefused(
+            _("This file contains a virus or other harmful content (%(name)s) and was not kept.")
+            % {"name": signature},
+            code="infected",
+        )
+    if status != "OK":
+        if settings.CLAMAV_REQUIRED:
+            raise ScannerUnavailable(f"clamd at {settings.CLAMAV_SOCKET}: {signature}")
+        logger.warning("upload not scanned: clamd at %s answered %s %s", settings.CLAMAV_SOCKET, status, signature)
+
+
+SCANNER_DOWN = _(
+    "The virus scanner is unavailable right now, so the file was not kept. Please try again in a few minutes."
+)
 
 
 def storage() -> Storage:

@@ -79,6 +79,9 @@ def collect(request: HttpRequest, user: User, kinds: list[str]) -> IntakeFiles:
             except files.UploadRefused as error:
                 reason = " ".join(error.messages)
                 result.errors.append(_("%(name)s: %(reason)s") % {"name": upload.name, "reason": reason})
+            except files.ScannerUnavailable:
+                result.storage_down = True
+                result.errors.append(_("%(name)s: %(reason)s") % {"name": upload.name, "reason": files.SCANNER_DOWN})
             except files.StorageUnavailable:
                 result.storage_down = True
                 result.errors.append(

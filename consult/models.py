@@ -463,6 +463,9 @@ class Document(models.Model):
     content_type = models.CharField(_("content type"), max_length=100)
     size = models.PositiveBigIntegerField(_("size (bytes)"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
+    # Of the bytes as they arrived (a photo is stored re-encoded): the same file sent again is known
+    # by it before anything is decoded.
+    received_sha256 = models.CharField(_("SHA-256 as received"), max_length=64, blank=True, default="", editable=False)
     # Generated summaries carry this code in their QR: the public page that proves them genuine.
     verification_code = models.CharField(
         _("verification code"), max_length=32, unique=True, null=True, blank=True, editable=False
@@ -476,6 +479,7 @@ class Document(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["case", "sha256"], name="document_once_per_case"),
         ]
+        indexes = [models.Index(fields=["case", "received_sha256"], name="document_received_sha256")]
 
     def __str__(self) -> str:
         return self.original_name

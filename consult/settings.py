@@ -415,6 +415,14 @@ UPLOAD_MAX_BYTES_PER_CASE = env_int("UPLOAD_MAX_BYTES_PER_CASE", 200 * 1024 * 10
 UPLOAD_MAX_IMAGE_PIXELS = env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
 # Files are read whole in the upload view; Django's own limit must not cut them first.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
+# Malware scan of every upload by ClamAV's daemon: a socket path, or tcp://host:port. Off when empty
+# (make run). CLAMAV_REQUIRED refuses uploads (503, nothing kept) while the scanner cannot answer;
+# without it an outage is logged and uploads go on unscanned.
+CLAMAV_SOCKET = env_str("CLAMAV_SOCKET", "")
+CLAMAV_REQUIRED = env_bool("CLAMAV_REQUIRED", False)
+CLAMAV_TIMEOUT = env_int("CLAMAV_TIMEOUT", 30)
+if CLAMAV_REQUIRED and not CLAMAV_SOCKET:
+    raise ImproperlyConfigured("CLAMAV_REQUIRED is on but CLAMAV_SOCKET is empty: say where clamd listens.")
 
 # Chat: what one socket may send in any 10 seconds: messages, and frames of every type (a page sends
 # a few a minute: ping, read, typing, hello on reconnect); past either, frames are refused unworked.

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from consult import files, selectors, services
 from consult.domains import domain_of
 from consult.errors import CaseError
-from consult.files import StorageUnavailable, UploadRefused
+from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, UploadRefused
 from consult.forms import (
     CaseSubmitForm,
     ChatHistoryForm,
@@ -330,8 +330,9 @@ def _add_files(request: HttpRequest, case: Case, kind_form: DocumentKindForm) ->
         except (UploadRefused, CaseError) as error:
             result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": " ".join(error.messages)}
             status = max(status, 400)
-        except StorageUnavailable:
-            result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": STORAGE_DOWN}
+        except StorageUnavailable as error:
+            reason = SCANNER_DOWN if isinstance(error, ScannerUnavailable) else STORAGE_DOWN
+            result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": reason}
             status = 503
         else:
             result.update(

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from consult.errors import CaseConflict, CaseError, InvalidTransition
-from consult.files import StorageUnavailable, UploadRefused
+from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, UploadRefused
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -41,6 +41,8 @@ def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         return error_response("invalid", _("Please check the highlighted fields."), 400, _fields(fields))
+    if isinstance(exc, ScannerUnavailable):
+        return error_response("scanner_unavailable", str(SCANNER_DOWN), status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, StorageUnavailable):
         return error_response(
             "storage_unavailable",
