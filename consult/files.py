@@ -187,12 +187,14 @@ def _is_active(obj: Any) -> bool:
     )
 
 
-def _pdf_is_active(reader: Any) -> bool:
-    """Walk every object reachable from the trailer (bounded: PDF_MAX_OBJECTS, no recursion)."""
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
+def _walk_pdf(reader: Any) -> tuple[bool, list[Any]]:
+    """Walk every object reachable from the trailer (bounded: PDF_MAX_OBJECTS, no recursion).
+    Returns whether something in it is forbidden or acts on its own, and its JPEG images."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, StreamObject
 
     seen: set[tuple[int, int]] = set()
     stack: list[Any] = [reader.trailer]
+    jpegs: list[Any] = []
     visited = 0
     while stack:
         obj = stack.pop()
@@ -207,13 +209,69 @@ def _pdf_is_active(reader: Any) -> bool:
             obj = obj.get_object()
         if isinstance(obj, DictionaryObject):
             if _is_active(obj):
-                return True
+                return True, []
+            if isinstance(obj, StreamObject) and str(_value(obj, "/Subtype")) == "/Image":
+                filters = _value(obj, "/Filter")
+                names = [str(f) for f in filters] if isinstance(filters, ArrayObject) else [str(filters)]
+                if names == ["/DCTDecode"]:
+                    jpegs.append(obj)
             stack.extend(obj.values())
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)
         elif isinstance(obj, NameObject) and str(obj) in PDF_FORBIDDEN:
-            return True
-    return False
+            return True, []
+    return False, jpegs
+
+
+def _jpeg_without_metadata(data: bytes) -> bytes | None:
+    """The JPEG's segments without EXIF/XMP (APP1), the other application segments but the colour
+    ones (JFIF APP0, ICC APP2, Adobe APP14) and comments; the coded picture is copied untouched, so
+    nothing is decoded. None when there is nothing to drop or the segments cannot be followed."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    out = bytearray(b"\xff\xd8")
+    at, dropped = 2, False
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xDA:  # start of scan: the picture itself, to the end
+            out += data[at:]
+            return bytes(out) if dropped else None
+        end = at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        segment = data[at:end]
+        keep = not (0xE1 <= marker <= 0xEF or marker == 0xFE) or marker == 0xEE or (
+            marker == 0xE2 and segment[4:16] == b"ICC_PROFILE\0"
+        )
+        if keep:
+            out += segment
+        else:
+            dropped = True
+        at = end
+    return None
+
+
+def _pdf_without_photo_metadata(reader: Any, jpegs: list[Any]) -> bytes | None:
+    """The PDF rewritten with its JPEG images' metadata (a phone photo's GPS position) dropped;
+    None when none carries any."""
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, NumberObject
+
+    changed = False
+    for image in jpegs:
+        cleaned = _jpeg_without_metadata(image._data)
+        if cleaned is not None:
+            image._data = cleaned
+            image[NameObject("/Length")] = NumberObject(len(cleaned))
+            changed = True
+    if not changed:
+        return None
+    out = io.BytesIO()
+    PdfWriter(clone_from=reader).write(out)
+    return out.getvalue()
 
 
 def _pdf_too_complex() -> UploadRefused:
@@ -242,7 +300,8 @@ def _pdf_unsupported() -> UploadRefused:
     )
 
 
-def _check_pdf(data: bytes) -> None:
+def _check_pdf(data: bytes) -> bytes:
+    """The PDF as it will be kept (rewritten only to drop photo metadata), or UploadRefused."""
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 
@@ -254,7 +313,8 @@ def _check_pdf(data: bytes) -> None:
             raise _pdf_password()
         if len(reader.pages) == 0:
             raise _damaged()
-        active = _pdf_is_active(reader)
+        active, jpegs = _walk_pdf(reader)
+        cleaned = None if active else _pdf_without_photo_metadata(reader, jpegs)
     except UploadRefused:
         raise
     except LimitReachedError:
@@ -273,6 +333,7 @@ def _check_pdf(data: bytes) -> None:
         raise _damaged() from None
     if active:
         raise _active_pdf()
+    return data if cleaned is None else cleaned
 
 
 def _heic_to_jpeg(data: bytes) -> bytes:
@@ -333,7 +394,7 @@ def check_received(received: Received) -> CheckedFile:
     if content_type in ("image/heic", "image/heif"):
         data, content_type = _heic_to_jpeg(data), "image/jpeg"
     if content_type == "application/pdf":
-        _check_pdf(data)
+        data = _check_pdf(data)
     else:
         data, content_type = _clean_image(data, content_type)
     extension = ACCEPTED_TYPES[content_type]

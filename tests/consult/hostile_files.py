@@ -246,3 +246,20 @@ def pdf_with_eicar() -> bytes:
             b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
         ]
     )
+
+
+def pdf_with_phone_photo(photo: bytes, *, width: int = 64, height: int = 48) -> bytes:
+    """A scan made on a phone: its JPEG (with the EXIF it came with) drawn on the page as is."""
+    draw = b"q %d 0 0 %d 100 700 cm /Im1 Do Q" % (width, height)
+    image = b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB " % (width, height)
+    image += b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n%s\nendstream" % (len(photo), photo)
+    return raw_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 5 0 R >> >> "
+            b"/Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(draw), draw),
+            image,
+        ]
+    )

@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 from PIL import Image, ImageFile
+from pypdf import PdfReader
 
 from consult import files, services
 from consult.models import Case, Document, User
@@ -116,6 +117,33 @@ def test_it_accepts_a_pdf_that_opens_at_its_first_page_and_links_to_a_web_site()
     checked = files.check_upload(io.BytesIO(data), "report.pdf")
 
     assert (checked.content_type, checked.data) == ("application/pdf", data)
+
+
+def test_it_drops_the_gps_position_of_a_photo_inside_a_pdf_and_keeps_the_picture() -> None:
+    photo = corpus.jpeg_with_gps(seed=31)
+    with Image.open(io.BytesIO(photo)) as original:
+        assert original.getexif().get_ifd(corpus.GPS_IFD)
+        pixels = original.tobytes()
+    data = hostile.pdf_with_phone_photo(photo)
+
+    checked = files.check_upload(io.BytesIO(data), "scan.pdf")
+
+    assert checked.content_type == "application/pdf"
+    assert b"Exif" not in checked.data and b"Exif" in data
+    page = PdfReader(io.BytesIO(checked.data)).pages[0]
+    stream = page["/Resources"]["/XObject"]["/Im1"].get_object()
+    with Image.open(io.BytesIO(stream.get_data())) as kept:
+        assert not kept.getexif()
+        # The picture itself is copied, not decoded and encoded again.
+        assert kept.tobytes() == pixels
+
+
+def test_it_keeps_a_pdf_without_photo_metadata_byte_for_byte() -> None:
+    photo = corpus.jpeg(seed=32)
+    assert b"Exif" not in photo
+    data = hostile.pdf_with_phone_photo(photo)
+
+    assert files.check_upload(io.BytesIO(data), "scan.pdf").data == data
 
 
 # --- protection ----------------------------------------------------------------------------------
