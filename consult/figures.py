@@ -184,8 +184,7 @@ def _tallied(
     filters: Filters | None, months: list[tuple[dt.datetime, dt.datetime]]
 ) -> tuple[list[dict[str, Any]], dict[tuple[int, str], tuple[int, int]]]:
     """The same counts added up from the tally (consult/tally.py), per service, kind and month in
-    one statement, the slots of each bucket added up with it: SLOTS rows per service and day
-    whatever the number of cases."""
+    one statement: a few hundred rows whatever the number of cases."""
     tallies = CaseTally.objects.all()
     if filters and filters.date_from:
         tallies = tallies.filter(day__gte=filters.date_from)

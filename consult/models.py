@@ -553,16 +553,13 @@ class Rating(models.Model):
 
 class CaseTally(models.Model):
     """The figures' counts of the counted (not withdrawn) cases of one service submitted on one
-    local day, spread over `tally.SLOTS` rows (a bucket's counts are their sum). Rewritten from that
-    day's cases by the services, in the transaction that changes what they count (consult/tally.py):
-    the figures add up a few rows per service and day instead of rescanning every case."""
+    local day. Rewritten from that day's cases by the services, in the transaction that changes
+    what they count (consult/tally.py): the figures add up a few rows per service and day instead
+    of rescanning every case."""
 
     skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     day = models.DateField()
-    # Which of the bucket's rows: the claimers of one service on one day each add their first
-    # responses to their own (professional id modulo SLOTS), instead of all waiting on one row.
-    slot = models.PositiveSmallIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
     # Resolved after a handover: not at first contact.
@@ -573,12 +570,10 @@ class CaseTally(models.Model):
     satisfied = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["skill", "kind", "day", "slot"], name="casetally_bucket_slot_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["skill", "kind", "day"], name="casetally_bucket_unique")]
 
     def __str__(self) -> str:
-        return f"{self.skill_id} {self.day}/{self.slot}: {self.total}"
+        return f"{self.skill_id} {self.day}: {self.total}"
 
 
 class Poster(models.Model):

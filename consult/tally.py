@@ -5,24 +5,10 @@ adjusted by differences: a lost or doubled adjustment would stay wrong for good,
 `tally_refresh` runs in the transaction that changes what a case counts for: its submission, its
 resolution, its withdrawal, its rating. A first response, the one change a claim makes, is the
 exception: one more in its bucket (`tally_responded`, and inside the claim statement on PostgreSQL),
-so that a claim stays one statement.
-
-A bucket is `SLOTS` rows and its counts are their sum. A first response is added to the row of the
-professional who gave it (`tally_slot`): one row per bucket would be held by every claimer of that
-service and day in turn until their commit, and claims would queue behind it. A recount writes the
-whole count into slot 0 and zeros into the others. Every path that makes a bucket's rows makes all
-`SLOTS` of them (`tally_refresh`, `tally_rebuild`, the migrations), so an increment finds its row.
-
-Increments and recounts compose. An increment takes its slot's row lock and applies to the row as
-it is once the lock is free. A recount first takes the locks of all the bucket's rows, in slot
-order (one upsert, so concurrent recounts cannot deadlock, and an increment holds only its one
-row), and only then counts, in a later statement that sees every change committed before the locks
-were granted: an increment committed before is in the count and is zeroed with its row, one that
-comes after waits for the recount's commit and adds itself to what the recount wrote. (So no
-transaction adds to a bucket and then recounts it: it would hold one slot while waiting for the
-others, against a recount holding those while waiting for that one.)
-`tally_rebuild` recounts every bucket, for rows written around the services (the data migration, a
-benchmark's bulk seeding).
+so that a claim stays one statement. Increments and recounts compose: each takes the bucket's row
+lock, an increment applies to the row as it is once the lock is free, and a recount is read after
+the lock is taken. `tally_rebuild` recounts every bucket, for rows written around the services (the
+data migration, a benchmark's bulk seeding).
 """
 
 from __future__ import annotations
@@ -31,15 +17,12 @@ import datetime as dt
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case as DbCase
-from django.db.models import Count, F, Model, Q, QuerySet, Value, When
+from django.db.models import Count, F, Model, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from consult.models import HANDOVER_VERBS, Case, CaseEvent, CaseTally
 
-# The rows a bucket is spread over (changing it needs a migration that makes the added rows).
-SLOTS = 16
 COUNTS = ("total", "resolved", "handed_over", "responded", "resolution_timed", "rated", "satisfied")
 
 
@@ -86,16 +69,8 @@ def tally_rebuild(
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(tally._meta.db_table)} IN EXCLUSIVE MODE")
         rows = list(_buckets(cases._default_manager.all(), events._default_manager.all()))
         tally._default_manager.all().delete()
-        # A model from before the slots (the migration that made the tally) has one row per bucket.
-        spread = any(field.name == "slot" for field in tally._meta.fields)
-
-        def made(row: dict[str, Any], slot: int) -> Model:
-            values = {name: row[name] if slot == 0 else 0 for name in COUNTS}
-            return tally(skill_id=row["skill"], kind=row["kind"], day=row["day"], **values,
-                         **({"slot": slot} if spread else {}))
-
         tally._default_manager.bulk_create(
-            [made(row, slot) for row in rows for slot in range(SLOTS if spread else 1)], batch_size=2_000
+            [tally(skill_id=row.pop("skill"), **row) for row in rows], batch_size=2_000
         )
     return len(rows)
 
@@ -105,18 +80,11 @@ def _bucket(case: Case) -> dict[str, Any]:
     return {"skill_id": case.skill_id, "kind": case.kind, "day": day}
 
 
-def tally_slot(professional_id: int | None) -> int:
-    """The row of its bucket a professional's first responses are added to."""
-    return (professional_id or 0) % SLOTS
-
-
 def tally_responded(case: Case) -> None:
-    """Count the first response just stamped on `case` (by its assignee). Call inside the
-    transaction that stamped it."""
+    """Count the first response just stamped on `case`. Call inside the transaction that stamped it."""
     if case.submitted_at is None:
         return
-    rows = CaseTally.objects.filter(**_bucket(case), slot=tally_slot(case.assignee_id))
-    if not rows.update(responded=F("responded") + 1):
+    if not CaseTally.objects.filter(**_bucket(case)).update(responded=F("responded") + 1):
         tally_refresh(case)  # no bucket yet (its cases were written around the services)
 
 
@@ -130,23 +98,14 @@ def tally_refresh(case: Case) -> None:
     key = _bucket(case)
     start = dt.datetime.combine(key["day"], dt.time(), tzinfo=zone)
     end = dt.datetime.combine(key["day"] + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-    # All the bucket's row locks first (its rows made if new), in slot order, and only then the
-    # count: a statement reads as of its start on PostgreSQL, so a count taken before a concurrent
-    # writer of the same bucket committed would write over its change. The value this upsert
-    # writes is replaced below.
+    # The bucket's row lock first (the row made if new), and only then the count: a statement reads
+    # as of its start on PostgreSQL, so a count taken before a concurrent writer of the same bucket
+    # committed would write over its change. The value this upsert writes is replaced below.
     CaseTally.objects.bulk_create(
-        [CaseTally(**key, slot=slot) for slot in range(SLOTS)],
-        update_conflicts=True,
-        unique_fields=["skill", "kind", "day", "slot"],
-        update_fields=["total"],
+        [CaseTally(**key)], update_conflicts=True, unique_fields=["skill", "kind", "day"], update_fields=["total"]
     )
     day_cases = Case.objects.filter(
         skill_id=case.skill_id, kind=case.kind, submitted_at__gte=start, submitted_at__lt=end
     )
     row = next(iter(_buckets(day_cases, CaseEvent.objects.all())), None)
-    CaseTally.objects.filter(**key).update(
-        **{
-            name: DbCase(When(slot=0, then=Value(row[name] if row else 0)), default=Value(0))
-            for name in COUNTS
-        }
-    )
+    CaseTally.objects.filter(**key).update(**{name: row[name] if row else 0 for name in COUNTS})

@@ -46,7 +46,6 @@ from consult.models import (
     User,
     Verb,
 )
-from consult.tally import SLOTS
 
 _Fields = tuple[Field, ...]
 _PLACEHOLDER = re.compile(r"(?<!%)%\((\w+)\)s")
@@ -195,8 +194,7 @@ def _claim_sql(room_verb: str) -> _Statement:
     # fresh takes nothing (the caller runs it again). Every service that gives a professional a
     # case writes their row (last_assigned_at), so the version changes whenever the load grows.
     # `tallied`: a first response stamped now, counted in the figures' tally (consult/tally.py; the
-    # bucket is the local day of submission in the site's time zone, the row the claimer's slot,
-    # as `tally_slot` says: claimers of one service and day do not queue on one row).
+    # bucket is the local day of submission in the site's time zone).
     # `picked`: the line in index order, stopped at the first case nobody holds (SKIP LOCKED), so
     # its cost does not grow with the line; a case another claimer took and committed meanwhile
     # is re-checked against `status` once locked, and passed over.
@@ -256,7 +254,6 @@ def _claim_sql(room_verb: str) -> _Statement:
             FROM claimed
             WHERE claimed.first_response_at = %(now)s AND t.skill_id = claimed.skill_id
               AND t.kind = claimed.kind AND t.day = (claimed.submitted_at AT TIME ZONE %(zone)s)::date
-              AND t.slot = mod(claimed.assignee_id, {SLOTS})
         )
         SELECT state.fresh, state.load, {me}, me.user_name, {selected}, (SELECT id FROM room)
         FROM me CROSS JOIN state LEFT JOIN claimed ON true
