@@ -131,19 +131,20 @@ def _clean_image(data: bytes, content_type: str) -> tuple[bytes, str]:
                 width, height = image.size
                 if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
                     raise _too_many_pixels()
+                # The decoded picture and its encoder's buffers, held at most _DECODE_SLOTS at a time.
                 with _DECODE_SLOTS:
                     image.load()
-                # Keep the way the phone held the camera, then drop EXIF (GPS, device, time).
-                upright = ImageOps.exif_transpose(image)
-                fmt = IMAGE_FORMATS.get(content_type, "JPEG")
-                if fmt == "JPEG" and upright.mode not in ("RGB", "L"):
-                    upright = upright.convert("RGB")
-                # Pillow writes back what `info` holds: the JPEG comment (COM) and XMP (which can
-                # carry the GPS position too). Only the colour profile is worth keeping.
-                upright.info = {k: v for k, v in upright.info.items() if k == "icc_profile"}
-                out = io.BytesIO()
-                options: dict[str, Any] = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
-                upright.save(out, format=fmt, **options)
+                    # Keep the way the phone held the camera, then drop EXIF (GPS, device, time);
+                    # in place: a copy would hold a second full-size picture.
+                    ImageOps.exif_transpose(image, in_place=True)
+                    fmt = IMAGE_FORMATS.get(content_type, "JPEG")
+                    upright = image.convert("RGB") if fmt == "JPEG" and image.mode not in ("RGB", "L") else image
+                    # Pillow writes back what `info` holds: the JPEG comment (COM) and XMP (which can
+                    # carry the GPS position too). Only the colour profile is worth keeping.
+                    upright.info = {k: v for k, v in upright.info.items() if k == "icc_profile"}
+                    out = io.BytesIO()
+                    options: dict[str, Any] = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
+                    upright.save(out, format=fmt, **options)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels() from None
         except UploadRefused:
