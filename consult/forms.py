@@ -3,9 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from consult.models import (
@@ -15,7 +13,6 @@ from consult.models import (
     Priority,
     Professional,
     Skill,
-    User,
     normalize_phone,
     phone_validator,
 )
@@ -34,31 +31,6 @@ class PhoneField(forms.CharField):
     def validate(self, value: Any) -> None:
         super().validate(value)
         phone_validator(value)
-
-
-class SignupForm(forms.Form):
-    name = forms.CharField(label=_("Your name"), max_length=100)
-    phone = PhoneField()
-    password = forms.CharField(
-        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
-
-    def clean_phone(self) -> str:
-        phone: str = self.cleaned_data["phone"]
-        if User.objects.filter(phone=phone).exists():
-            raise ValidationError(_("This phone number already has an account. Please log in."))
-        return phone
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        password = data.get("password")
-        if password:
-            candidate = User(phone=data.get("phone", ""), name=data.get("name", ""))
-            try:
-                password_validation.validate_password(password, candidate)
-            except ValidationError as error:
-                self.add_error("password", error)
-        return data
 
 
 class PhoneLoginForm(AuthenticationForm):

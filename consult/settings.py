@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "legal",
     "realtime",
     "jobs",
+    "accounts",
     "notices",
 ]
 

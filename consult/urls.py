@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from accounts import views as account_views
 from consult import public_views, views
 
 # Translated, and a 503 when the exception was an outage; renders without the database.
@@ -11,12 +12,12 @@ handler500 = "consult.outage.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/login/", views.PhoneLoginView.as_view(), name="login"),
+    path("accounts/signup/", account_views.signup, name="signup"),
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",
-        auth_views.PasswordChangeView.as_view(template_name="consult/password_change.html"),
+        account_views.PasswordChangeView.as_view(),
         name="password_change",
     ),
     path(
@@ -24,6 +25,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="consult/password_change_done.html"),
         name="password_change_done",
     ),
+    path("accounts/", include("accounts.urls")),
     path("services/<slug:skill_code>/new/", views.case_new, name="case_new"),
     path("cases/", views.my_cases, name="my_cases"),
     path("cases/<str:reference>/", views.case_detail, name="case_detail"),

@@ -6,15 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,11 +26,9 @@ from consult.forms import (
     ChatHistoryForm,
     DocumentKindForm,
     OnDutyForm,
-    PhoneLoginForm,
     RatingForm,
     ReasonForm,
     ReassignForm,
-    SignupForm,
 )
 from consult.models import Case, Document, Professional, Skill, Status, User
 from consult.once import submit_once
@@ -73,32 +68,6 @@ def refused(request: HttpRequest, error: CaseError) -> None:
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "consult/home.html", {"catalogue": selectors.catalogue()})
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = services.resident_signup(
-            phone=form.cleaned_data["phone"],
-            name=form.cleaned_data["name"],
-            password=form.cleaned_data["password"],
-            language=translation.get_language() or settings.LANGUAGE_CODE,
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome! Your account is ready."))
-        next_url = request.POST.get("next") or request.GET.get("next")
-        from django.utils.http import url_has_allowed_host_and_scheme
-
-        if next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-            return redirect(next_url)
-        return redirect("home")
-    return render(request, "consult/signup.html", {"form": form, "next": request.GET.get("next", "")})
-
-
-class PhoneLoginView(LoginView):
-    form_class = PhoneLoginForm
-    template_name = "consult/login.html"
-    redirect_authenticated_user = True
 
 
 @login_required

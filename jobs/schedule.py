@@ -39,6 +39,10 @@ PERIODIC = [
     ),
     Periodic("expired sessions", "consult.tasks.purge_sessions", timedelta(days=1), "Django's clearsessions."),
     Periodic(
+        "one-time codes", "accounts.tasks.purge_codes", timedelta(hours=6),
+        "Forget SMS codes older than two days and the code counts of past days.",
+    ),
+    Periodic(
         "notices due", "notices.tasks.deliver_due", timedelta(minutes=1),
         "Send notices held through the quiet hours, waiting for their next try, or whose job was lost.",
     ),

@@ -12,6 +12,7 @@ from django.test import Client
 
 from consult import services
 from consult.models import Kind, Priority, Professional, Role, Skill, User
+from tests.sms import sms  # noqa: F401 - the fixture: one-time codes sent by SMS
 
 PASSWORD = "a-Long-test-pass-7"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import api as accounts_api
 from consult.api import views
 from legal.api import LegalCaseCreateView, OutcomeView
 from medical.api import MedicalCaseCreateView, NoteView
@@ -16,6 +17,11 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("auth/token/", views.LoginView.as_view(), name="login"),
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
+    path("auth/code/", accounts_api.CodeRequestView.as_view(), name="code"),
+    path("auth/code/token/", accounts_api.CodeLoginView.as_view(), name="code-login"),
+    path("auth/signup/", accounts_api.SignupView.as_view(), name="signup"),
+    path("auth/password/reset/", accounts_api.PasswordResetView.as_view(), name="password-reset"),
+    path("auth/phone/", accounts_api.PhoneChangeView.as_view(), name="phone-change"),
     path("services/", views.ServiceListView.as_view(), name="services"),
     path("track/", views.TrackView.as_view(), name="track"),
     path("figures/", views.FiguresView.as_view(), name="figures"),

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.api import token_response
 from consult import figures as figures_module
 from consult import files, selectors, services
 from consult.api import serializers as s
@@ -81,15 +82,8 @@ class LoginView(APIView):
             return error_response(
                 "invalid_login", _("The phone number or password is not right. Please try again."), 400
             )
-        instance, token = AuthToken.objects.create(user)
         assert isinstance(user, User)
-        return Response(
-            {
-                "token": token,
-                "expiry": instance.expiry,
-                "user": {"name": user.name, "role": user.role, "phone": user.phone},
-            }
-        )
+        return token_response(user)
 
 
 class LogoutView(APIView):

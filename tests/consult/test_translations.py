@@ -18,7 +18,10 @@ from django.utils import translation
 
 REPO = Path(__file__).resolve().parents[2]
 # What makemessages scans: the code and templates that ship, never the virtualenv, var/ or the tests.
-SOURCES = ("consult", "medical", "legal", "realtime", "jobs", "notices", "templates", "static", "locale", "manage.py")
+SOURCES = (
+    "consult", "medical", "legal", "realtime", "jobs", "notices", "accounts", "templates", "static", "locale",
+    "manage.py",
+)
 CATALOGUE = Path("locale") / "zh_Hans" / "LC_MESSAGES" / "django.po"
 # Variables that would leak the outer test run's configuration into the child.
 OUTER = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL", "REDIS_URL",

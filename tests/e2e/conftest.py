@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Generator, Iterator
@@ -38,6 +39,7 @@ from playwright.sync_api import (
 
 from consult.models import User
 from realtime.models import Connection
+from tests.cluster import stop_process
 from tests.live import ROOT, Daphne, live_daphne  # noqa: F401 - the fixture, for `server`
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,17 +133,44 @@ def private_root(settings: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def server_env(monkeypatch: pytest.MonkeyPatch, private_root: Path) -> None:
+def sms_folder(tmp_path: Path) -> Path:
+    """Where the server's SMS are written (the `file` backend); tests/e2e/sms.py reads them."""
+    return tmp_path / "sms"
+
+
+@pytest.fixture
+def server_env(monkeypatch: pytest.MonkeyPatch, private_root: Path, sms_folder: Path) -> None:
     """What `live_daphne` passes on to the server: the test's file folder, and a channel and
     cache prefix of its own, so on Redis no cached figure or tracking counter of another run (or
-    of this process) is seen."""
+    of this process) is seen; a job queue of its own (served by `job_worker` when a test needs
+    its jobs run) and SMS written to `sms_folder`."""
     monkeypatch.setenv("PRIVATE_FILES_ROOT", str(private_root))
     monkeypatch.setenv("CHANNELS_PREFIX", f"e2e-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("CELERY_QUEUE", f"e2e-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("SMS_BACKEND", "file")
+    monkeypatch.setenv("SMS_FILE_PATH", str(sms_folder))
 
 
 @pytest.fixture
 def server(server_env: None, live_daphne: Daphne) -> Daphne:  # noqa: F811 - the fixture imported above
     return live_daphne
+
+
+@pytest.fixture
+def job_worker(server: Daphne, tmp_path: Path) -> Iterator[Path]:
+    """A real Celery worker on the server's queue: it runs the jobs the server's requests queue
+    after they commit (the SMS among them). Yields its log."""
+    log = tmp_path / "worker.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "consult", "worker", "--loglevel", "INFO", "--without-mingle",
+             "--without-gossip", "--concurrency", "1", "--hostname", f"{server.env['CELERY_QUEUE']}@%h"],
+            cwd=ROOT, env=server.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        yield log
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture(autouse=True)

@@ -74,7 +74,7 @@ def test_every_page_of_the_journeys_has_labels_large_type_and_big_buttons_on_a_p
         audits.append(audit(page))
 
     public = browsers.phone("public")
-    for path in ("/", "/accounts/login/", "/track/", "/figures/", "/accounts/signup/"):
+    for path in ("/", "/accounts/login/", "/accounts/password/reset/", "/track/", "/figures/", "/accounts/signup/"):
         check(public, path)
     public.locator("main").get_by_role("button", name=zh("Sign up")).click()  # empty: errors shown
     expect(public.locator("main .error").first).to_be_visible()
@@ -88,7 +88,7 @@ def test_every_page_of_the_journeys_has_labels_large_type_and_big_buttons_on_a_p
     resident = browsers.phone("resident", user=alice)
     for path in (
         "/cases/", f"/cases/{open_case.reference}/", f"/cases/{labour_case.reference}/",
-        f"/cases/{open_case.reference}/receipt/", f"/services/{sick_pay.code}/new/",
+        f"/cases/{open_case.reference}/receipt/", f"/services/{sick_pay.code}/new/", "/accounts/phone/",
     ):
         check(resident, path)
     check(resident, f"/cases/{closed_case.reference}/")

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     upload,
     zh,
 )
+from tests.e2e.sms import sms_code
 from tests.live import Daphne
 
 PLACE = "青山村卫生室"
@@ -59,6 +60,8 @@ def test_a_resident_scans_a_poster_and_a_doctor_answers_her_live(
     browsers: Browsers,
     server: Daphne,
     tmp_path: Path,
+    sms_folder: Path,
+    job_worker: Path,
     respiratory: Skill,
     professional_factory: Callable[..., Professional],
     coordinator: User,
@@ -90,6 +93,14 @@ def test_a_resident_scans_a_poster_and_a_doctor_answers_her_live(
     phone.fill("#id_password", PASSWORD)
     assert_accessible(phone)
     phone.locator("main").get_by_role("button", name=zh("Sign up")).click()
+
+    # A code comes by SMS (the server's file backend); the account exists once it is typed.
+    expect(phone).to_have_url(at("/accounts/signup/code/"))
+    expect(phone.locator("#code-sent")).to_contain_text(RESIDENT_PHONE[:3] + "****" + RESIDENT_PHONE[-4:])
+    assert not User.objects.filter(phone=RESIDENT_PHONE).exists()
+    assert_accessible(phone)
+    phone.fill("#id_code", sms_code(sms_folder, RESIDENT_PHONE))
+    phone.locator("main").get_by_role("button", name=zh("Create my account")).click()
 
     # Back at the intake of the poster's service, in Chinese.
     expect(phone).to_have_url(at(f"/services/{respiratory.code}/new/"))

@@ -1,0 +1,170 @@
+"""The phone flows in the API (mobile and mini-program clients): ask for a code, then trade it for
+a token (log-in, sign-up, reset) or a new number. The same forms and services as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.utils.translation import get_language
+from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.forms import CodeRequestForm, PhoneCodeForm, ResetCodeForm, SignupCodeForm
+from accounts.models import Purpose
+from accounts.services import CodeLimit, CodeRefused
+from consult.api.errors import error_response
+from consult.api.serializers import TokenSerializer, validate_with
+from consult.models import User
+from consult.public_views import _client_ip as client_address
+
+
+def token_response(user: User, http_status: int = 200) -> Response:
+    """A new token for `user` (stored hashed on our side), as every log-in answers."""
+    instance, token = AuthToken.objects.create(user)
+    who = {"name": user.name, "role": user.role, "phone": user.phone}
+    return Response({"token": token, "expiry": instance.expiry, "user": who}, status=http_status)
+
+
+def refusal(error: CodeRefused) -> Response:
+    """A refused code: 429 with Retry-After for the limits, else 400, with the error's code."""
+    message = " ".join(error.messages)
+    if isinstance(error, CodeLimit):
+        response = error_response(error.code or "limit", message, status.HTTP_429_TOO_MANY_REQUESTS)
+        response["Retry-After"] = str(error.retry_after)
+        return response
+    return error_response(error.code or "refused", message, status.HTTP_400_BAD_REQUEST)
+
+
+class CodeRequestSerializer(serializers.Serializer):
+    phone = serializers.CharField(max_length=20)
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+
+
+class CodeSentSerializer(serializers.Serializer):
+    sent_to = serializers.CharField(help_text="The number, masked (138****5678).")
+    resend_after = serializers.IntegerField(help_text="Seconds before another code may be asked for.")
+    expires_in = serializers.IntegerField(help_text="Seconds the code stays valid.")
+
+
+class PhoneCodeSerializer(serializers.Serializer):
+    phone = serializers.CharField(max_length=20)
+    code = serializers.CharField(max_length=20)
+
+
+class SignupSerializer(PhoneCodeSerializer):
+    name = serializers.CharField(max_length=100)
+    password = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, style={"input_type": "password"},
+        help_text="Optional: without one, the resident logs in with codes.",
+    )
+
+
+class ResetSerializer(PhoneCodeSerializer):
+    password = serializers.CharField(max_length=200, style={"input_type": "password"})
+
+
+class PhoneSerializer(serializers.Serializer):
+    phone = serializers.CharField()
+
+
+def _language() -> str:
+    return get_language() or settings.LANGUAGE_CODE
+
+
+class CodeRequestView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=CodeRequestSerializer, responses={202: CodeSentSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        """Send a 6-digit code by SMS, for `signup`, `login` (residents), `reset` (residents) or
+        `change_phone` (signed in: the code goes to the new number). A number gets a new code no
+        sooner than 60 s after the last, and at most 10 a day, as does a client address (429 with
+        Retry-After). Log-in and reset answer the same whether the number has an account or not."""
+        data = validate_with(CodeRequestForm, request.data)
+        user = request.user if isinstance(request.user, User) else None
+        if data["purpose"] == Purpose.CHANGE_PHONE and user is None:
+            raise exceptions.NotAuthenticated()
+        try:
+            sent = services.code_send(
+                phone=data["phone"], purpose=data["purpose"], client_address=client_address(request._request),
+                language=_language(), user=user,
+            )
+        except CodeRefused as error:
+            return refusal(error)
+        body = {"sent_to": sent.masked, "resend_after": sent.resend_after, "expires_in": sent.expires_in}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class CodeLoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(request=PhoneCodeSerializer, responses={200: TokenSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        """A resident's log-in with the code sent for `login`: a token, as with a password."""
+        data = validate_with(PhoneCodeForm, request.data)
+        try:
+            user = services.login_with_code(phone=data["phone"], code=data["code"])
+        except CodeRefused as error:
+            return refusal(error)
+        return token_response(user)
+
+
+class SignupView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(
+        request=SignupSerializer, responses={201: TokenSerializer, 200: TokenSerializer}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        """Create a resident's account with the code sent for `signup`: 201 and a token. A number
+        that already has a resident's account gives a token for that account, unchanged (200): the
+        code proved the number is theirs."""
+        data = validate_with(SignupCodeForm, request.data)
+        password = data.get("password") or ""
+        try:
+            user, created = services.signup_with_code(
+                phone=data["phone"], code=data["code"], name=data["name"],
+                password_hash=make_password(password) if password else "", language=_language(),
+            )
+        except CodeRefused as error:
+            return refusal(error)
+        return token_response(user, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class PasswordResetView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(request=ResetSerializer, responses={200: TokenSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        """A resident's new password, with the code sent for `reset`; answers a token."""
+        data = validate_with(ResetCodeForm, request.data)
+        try:
+            user = services.password_reset_with_code(phone=data["phone"], code=data["code"], password=data["password"])
+        except CodeRefused as error:
+            return refusal(error)
+        return token_response(user)
+
+
+class PhoneChangeView(APIView):
+    @extend_schema(request=PhoneCodeSerializer, responses={200: PhoneSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        """The signed-in user's new number, with the code sent to it for `change_phone`."""
+        data = validate_with(PhoneCodeForm, request.data)
+        user = request.user
+        assert isinstance(user, User)
+        try:
+            services.phone_change_with_code(user=user, phone=data["phone"], code=data["code"])
+        except CodeRefused as error:
+            return refusal(error)
+        return Response({"phone": user.phone})
