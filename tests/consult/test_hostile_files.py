@@ -131,7 +131,7 @@ def test_it_drops_the_gps_position_of_a_photo_inside_a_pdf_and_keeps_the_picture
     assert checked.content_type == "application/pdf"
     assert b"Exif" not in checked.data and b"Exif" in data
     page = PdfReader(io.BytesIO(checked.data)).pages[0]
-    stream = page["/Resources"]["/XObject"]["/Im1"].get_object()
+    stream = page["/Resources"]["/XObject"]["/Im1"].get_object()  # type: ignore[index]
     with Image.open(io.BytesIO(stream.get_data())) as kept:
         assert not kept.getexif()
         # The picture itself is copied, not decoded and encoded again.
