@@ -203,6 +203,11 @@ def main() -> None:
 
     chat_bench()
 
+    # 9. Notices delivered through the outbox by a real worker, against a bare task (bench/notices.py).
+    from bench.notices import run as notices_bench
+
+    notices_bench()
+
 
 if __name__ == "__main__":
     main()

@@ -52,7 +52,7 @@ PERIODIC = [
     ),
     Periodic(
         "overdue and failed", "notices.tasks.reminders", timedelta(minutes=5),
-        "Waiting cases past their promised response time; notices that failed (to coordinators).",
+        "Waiting cases past their promised response time; notices that failed; home visits tomorrow.",
     ),
 ]
 

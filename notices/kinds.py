@@ -24,6 +24,7 @@ class NoticeKind(models.TextChoices):
     NEW_MESSAGE = "new_message", _("new message")
     VISIT_SCHEDULED = "visit_scheduled", _("home visit scheduled")
     VISIT_CHANGED = "visit_changed", _("home visit changed")
+    VISIT_REMINDER = "visit_reminder", _("home visit tomorrow")
     SUMMARY_READY = "summary_ready", _("summary ready")
     CASE_RESOLVED = "case_resolved", _("case resolved")
     CASE_CLOSED = "case_closed", _("case closed")
@@ -76,6 +77,10 @@ TEMPLATES: dict[str, Template] = {
         Template(
             NoticeKind.VISIT_CHANGED, ("case", "when", "link"),
             _("The home visit for case %(case)s has changed: %(when)s. Details: %(link)s"),
+        ),
+        Template(
+            NoticeKind.VISIT_REMINDER, ("case", "when", "link"),
+            _("Reminder: the home visit for case %(case)s is tomorrow, %(when)s: %(link)s"),
         ),
         Template(
             NoticeKind.SUMMARY_READY, ("case", "link"),

@@ -4,7 +4,7 @@ runs at once, find the notice already there (under the case's row lock)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consult.models import Case, Professional, Role, Skill, Status, User, Verb
-from notices.case_notices import case_event_notify
+from notices.case_notices import case_event_notify, local_time_text
 from notices.kinds import NoticeKind
 from notices.links import case_link
 from notices.models import Notice, NoticeStatus
@@ -112,3 +112,32 @@ def failed_notify() -> int:
                 notify(user=coordinator, kind=NoticeKind.NOTICES_FAILED,
                        params={"count": count, "link": _dashboard_link()})
     return count
+
+
+def visit_reminders() -> int:
+    """Residents with a home visit tomorrow (local date) are reminded once per booking: a visit
+    moved after its reminder is reminded again. Returns how many were written."""
+    from medical.models import HomeVisit, VisitStatus
+
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    start = timezone.make_aware(datetime.combine(tomorrow, time.min))
+    visits = HomeVisit.objects.filter(
+        status=VisitStatus.SCHEDULED, scheduled_for__gte=start, scheduled_for__lt=start + timedelta(days=1)
+    ).values_list("pk", "case_id")
+    written = 0
+    for visit_pk, case_pk in list(visits):
+        with transaction.atomic():
+            case = _lock_case(case_pk)
+            visit = HomeVisit.objects.get(pk=visit_pk)
+            reminded = Notice.objects.filter(
+                case=case, kind=NoticeKind.VISIT_REMINDER, created_at__gte=visit.updated_at
+            ).exists()
+            if reminded or visit.status != VisitStatus.SCHEDULED or visit.scheduled_for is None:
+                continue
+            language = case.resident.language
+            notify(user=case.resident, kind=NoticeKind.VISIT_REMINDER, case=case, params={
+                "case": case.reference, "when": local_time_text(visit.scheduled_for, language),
+                "link": case_link(case.pk),
+            })
+            written += 1
+    return written

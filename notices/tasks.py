@@ -43,6 +43,6 @@ def claims_notify() -> int:
 
 @shared_task(base=Job, name="notices.tasks.reminders")
 def reminders() -> dict[str, int]:
-    from notices.reminders import failed_notify, overdue_notify
+    from notices.reminders import failed_notify, overdue_notify, visit_reminders
 
-    return {"overdue": overdue_notify(), "failed": failed_notify()}
+    return {"overdue": overdue_notify(), "failed": failed_notify(), "visits": visit_reminders()}

@@ -7,11 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consult.errors import CaseError
@@ -237,19 +235,19 @@ def connections_purge() -> int:
 
 
 def offline_candidates(message: Message) -> list[User]:
-    """Who might be e-mailed about `message`: the other participants with an address. Most
-    residents give none, and then there is nothing to do (no query, no task)."""
+    """Who might be told of `message` (by SMS, or e-mail if they chose it): the other active
+    participants. Everyone has a phone, so there is always someone once the case is assigned."""
     case = message.case
     people = [case.resident]
     if case.assignee is not None:
         people.append(case.assignee.user)
-    return [p for p in people if p.pk != message.sender_id and p.email and p.is_active]
+    return [p for p in people if p.pk != message.sender_id and p.is_active]
 
 
 def offline_notice_enqueue(*, message: Message) -> None:
-    """Hand the e-mails about `message` to the participants away from the room to a background
-    job (realtime.tasks.notify_offline): a slow mail server never holds up a chat acknowledgement
-    or an API answer. Call after the message is committed."""
+    """Hand the notices about `message` to the participants away from the room to a background
+    job (realtime.tasks.notify_offline): who is away is known only after the message, and the
+    chat acknowledgement waits for no notice. Call after the message is committed."""
     if not offline_candidates(message):
         return
     from kombu.exceptions import OperationalError as BrokerDown
@@ -264,8 +262,12 @@ def offline_notice_enqueue(*, message: Message) -> None:
 
 
 def notify_offline(*, message: Message) -> int:
-    """E-mail the participants who are not in the room that a message arrived: one e-mail per
-    quiet period, not one per message. Returns how many were sent."""
+    """Tell the participants who are not in the room that a message arrived: a notice through the
+    outbox (notices.services.notify), one per quiet period, not one per message. Returns how many
+    notices were written."""
+    from notices.kinds import NoticeKind
+    from notices.links import case_link
+    from notices.services import notify
     from realtime.models import Connection, OfflineNotice
 
     case = message.case
@@ -283,18 +285,15 @@ def notify_offline(*, message: Message) -> int:
     for person in people:
         if person.pk in online:
             continue
-        notice = OfflineNotice.objects.filter(case=case, user=person).first()
-        if notice is not None and notice.sent_at > now - quiet:
-            continue
-        with translation.override(person.language):
-            url = settings.SITE_URL + reverse("case_detail", args=[case.reference])
-            subject = str(_("New message on your case %(reference)s") % {"reference": case.reference})
-            text = render_to_string("emails/new_message.txt", {"case": case, "person": person, "url": url})
-        try:
-            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, [person.email])
-        except Exception:
-            logger.exception("offline notice to user %s failed", person.pk)
-            continue
-        OfflineNotice.objects.update_or_create(case=case, user=person, defaults={"sent_at": now})
+        with transaction.atomic():
+            # Under the mark's row lock: two jobs for two messages at once write one notice.
+            OfflineNotice.objects.get_or_create(case=case, user=person, defaults={"sent_at": now - quiet * 2})
+            mark = OfflineNotice.objects.select_for_update().get(case=case, user=person)
+            if mark.sent_at > now - quiet:
+                continue
+            notify(user=person, kind=NoticeKind.NEW_MESSAGE, case=case,
+                   params={"case": case.reference, "link": case_link(case.pk)})
+            mark.sent_at = now
+            mark.save(update_fields=["sent_at"])
         sent += 1
     return sent

@@ -7,6 +7,7 @@ from typing import Any
 
 from consult.models import Case, CaseEvent, User, Verb
 from consult.services.messages import message_system
+from notices.case_notices import case_event_notify
 
 # What also appears in the case room as a status line. Not "viewed a document": an audit entry,
 # not news for the other side.
@@ -41,13 +42,18 @@ def record_event(case: Case, verb: str, actor: User | None, **detail: Any) -> Ca
     event = CaseEvent.objects.create(case=case, verb=verb, actor=actor, detail=detail)
     if verb in ROOM_VERBS:
         message_system(case=case, verb=verb, actor=actor, detail=detail)
+    # The notices it causes (SMS, e-mail), in the same transaction: they commit with the line.
+    case_event_notify(case=case, verbs=[verb], actor=actor, detail=detail)
     return event
 
 
 def record_events(case: Case, actor: User | None, steps: Sequence[tuple[str, dict[str, Any]]]) -> list[CaseEvent]:
     """Lines for steps one person took in one action (a claim: taken from the line and accepted):
     every step in the timeline, in one insert, and one room line, the last step's: the other side
-    sees what the case has become, not each step of a single click."""
+    sees what the case has become, not each step of a single click.
+
+    A claim's notice to the resident (accepted) is not written here but by the minute job
+    notices.tasks.claims_notify: a claim stays one statement on PostgreSQL."""
     events = CaseEvent.objects.bulk_create(
         [CaseEvent(case=case, verb=verb, actor=actor, detail=detail) for verb, detail in steps]
     )

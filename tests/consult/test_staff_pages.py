@@ -62,8 +62,8 @@ def test_it_renders_the_dashboard_in_a_bounded_number_of_queries(
 ) -> None:
     client = login(coordinator)
     # session, user, waiting per service, services, professionals on duty with their load, open cases,
-    # failed background jobs
-    with django_assert_max_num_queries(7):
+    # failed background jobs, notices not delivered
+    with django_assert_max_num_queries(8):
         page = client.get(reverse("dashboard"))
 
     assert page.status_code == 200

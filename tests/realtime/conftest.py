@@ -19,6 +19,7 @@ from django.test import Client
 
 from consult.asgi import application
 from consult.models import User
+from realtime.events import background_settled
 
 TIMEOUT = 2  # seconds: every receive is bounded
 QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
@@ -85,6 +86,10 @@ async def connect() -> AsyncIterator[Connect]:
             await comm.disconnect(timeout=TIMEOUT)
         except Exception:  # noqa: S110 - already closed by the server, or crashed (reported by the test)
             pass
+    # Work the sockets left running (the away notice of each message, a job run inline in tests)
+    # ends before the test's data is flushed: a flush waiting on its locks while it waits on the
+    # flush's is a deadlock.
+    await background_settled()
 
 
 def room_path(reference: str) -> str:

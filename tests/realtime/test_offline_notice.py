@@ -1,5 +1,6 @@
-"""A participant who is not in the room hears of new messages by e-mail: one per quiet period
-(settings.OFFLINE_NOTICE_QUIET_MINUTES), never one per message, and none while they are in the room."""
+"""A participant who is not in the room hears of new messages through the outbox (by e-mail here,
+their chosen channel; by SMS otherwise): one per quiet period (settings.OFFLINE_NOTICE_QUIET_MINUTES),
+never one per message, and none while they are in the room."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from consult import selectors
 from consult.models import Case, Professional, User
 from consult.services import messages as chat
+from notices.models import Channel, NoticePreference
 from realtime.events import background_settled
 from realtime.models import OfflineNotice
 from tests.realtime.conftest import Connect, frames_until_quiet, hello, room_path
@@ -32,6 +34,8 @@ def with_emails(alice: User, doctor: Professional) -> None:
     doctor.user.email = DOCTOR_EMAIL
     doctor.user.language = "en"
     doctor.user.save(update_fields=["email", "language"])
+    for user in (alice, doctor.user):
+        NoticePreference.objects.create(user=user, channel=Channel.EMAIL)
 
 
 def to(address: str) -> list[mail.EmailMessage]:
@@ -96,13 +100,15 @@ async def test_it_does_not_email_a_participant_who_is_in_the_room(
 
 
 @pytest.mark.asyncio
-async def test_it_does_not_email_a_participant_without_an_address(
-    connect: Connect, alice: User, doctor: Professional, case: Case, mailoutbox: Any
+async def test_it_sends_an_sms_to_a_participant_who_chose_no_email(
+    connect: Connect, alice: User, doctor: Professional, case: Case, mailoutbox: Any, sms_outbox: list[Any]
 ) -> None:
     mine = await connect(alice, room_path(case.reference))
     await hello(mine)
     await say(mine, "医生您好", "no-address")
     assert mailoutbox == []
+    told = [sms.phone for sms in sms_outbox if sms.kind == "new_message"]
+    assert told == [doctor.user.phone]
 
 
 @pytest.mark.asyncio
