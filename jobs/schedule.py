@@ -52,7 +52,7 @@ PERIODIC = [
     ),
     Periodic(
         "overdue and failed", "notices.tasks.reminders", timedelta(minutes=5),
-        "Waiting cases past their promised response time; notices that failed; home visits tomorrow.",
+        "Cases past their promise; failed notices; visits, follow-ups, payments and deadlines coming.",
     ),
 ]
 

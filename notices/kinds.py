@@ -33,6 +33,9 @@ class NoticeKind(models.TextChoices):
     CASE_OVERDUE = "case_overdue", _("case past its promised response time")
     CASES_OVERDUE = "cases_overdue", _("cases past their promise")
     NOTICES_FAILED = "notices_failed", _("notices failed")
+    FOLLOW_UP_DUE = "follow_up_due", _("follow-up tomorrow")
+    PAYMENT_DUE = "payment_due", _("payment due tomorrow")
+    ARBITRATION_DEADLINE = "arbitration_deadline", _("arbitration deadline near")
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,18 @@ TEMPLATES: dict[str, Template] = {
         Template(
             NoticeKind.NOTICES_FAILED, ("count", "link"),
             _("%(count)s notices could not be delivered: %(link)s"),
+        ),
+        Template(
+            NoticeKind.FOLLOW_UP_DUE, ("case", "date", "link"),
+            _("Reminder: your follow-up for case %(case)s is due tomorrow, %(date)s: %(link)s"),
+        ),
+        Template(
+            NoticeKind.PAYMENT_DUE, ("case", "date", "link"),
+            _("The payment agreed in case %(case)s is due tomorrow, %(date)s, and not yet received in full: %(link)s"),
+        ),
+        Template(
+            NoticeKind.ARBITRATION_DEADLINE, ("case", "days", "date", "link"),
+            _("Case %(case)s: %(days)s days left to file for labour arbitration (by %(date)s): %(link)s"),
         ),
     ]
 }

@@ -4,11 +4,13 @@ runs at once, find the notice already there (under the case's row lock)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -140,4 +142,51 @@ def visit_reminders() -> int:
                 "link": case_link(case.pk),
             })
             written += 1
+    return written
+
+
+# Warnings to the lawyer this many days before the arbitration deadline.
+ARBITRATION_WARNINGS = (30, 7)
+
+
+def _date_text(day: date, language: str) -> str:
+    return f"{day.month}月{day.day}日" if language.startswith("zh") else f"{day.day} {day:%b %Y}"
+
+
+def _remind_once(case_pk: int, recipient: Callable[[Case], User | None], kind: str, **params: Any) -> bool:
+    """One notice of `kind` about `case_pk` with these parameters, ever (under the case's lock)."""
+    with transaction.atomic():
+        case = _lock_case(case_pk)
+        user = recipient(case)
+        if user is None:
+            return False
+        values = {k: _date_text(v, user.language) if isinstance(v, date) else str(v) for k, v in params.items()}
+        if Notice.objects.filter(case=case, kind=kind, **{f"params__{k}": v for k, v in values.items()}).exists():
+            return False
+        notify(user=user, kind=kind, case=case, params={"case": case.reference, **values, "link": case_link(case.pk)})
+        return True
+
+
+def _assignee(case: Case) -> User | None:
+    return case.assignee.user if case.assignee is not None else None
+
+
+def date_reminders() -> int:
+    """Dates the cases store: a consultation's follow-up (the resident, the day before), a
+    mediation's payment due (the lawyer, the day before, while not received in full), the deadline
+    to file for labour arbitration (the lawyer, 30 and 7 days before). Returns how many were written."""
+    from legal.models import MediationOutcome
+    from medical.models import ConsultationNote
+
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    written = 0
+    for case_pk in ConsultationNote.objects.filter(follow_up_date=tomorrow).values_list("case_id", flat=True):
+        written += _remind_once(case_pk, lambda case: case.resident, NoticeKind.FOLLOW_UP_DUE, date=tomorrow)
+    unpaid = MediationOutcome.objects.filter(payment_due=tomorrow).exclude(amount_received__gte=F("amount_agreed"))
+    for case_pk in unpaid.values_list("case_id", flat=True):
+        written += _remind_once(case_pk, _assignee, NoticeKind.PAYMENT_DUE, date=tomorrow)
+    for days in ARBITRATION_WARNINGS:
+        deadline = timezone.localdate() + timedelta(days=days)
+        for case_pk in MediationOutcome.objects.filter(arbitration_deadline=deadline).values_list("case_id", flat=True):
+            written += _remind_once(case_pk, _assignee, NoticeKind.ARBITRATION_DEADLINE, days=days, date=deadline)
     return written

@@ -43,6 +43,8 @@ def claims_notify() -> int:
 
 @shared_task(base=Job, name="notices.tasks.reminders")
 def reminders() -> dict[str, int]:
-    from notices.reminders import failed_notify, overdue_notify, visit_reminders
+    from notices.reminders import date_reminders, failed_notify, overdue_notify, visit_reminders
 
-    return {"overdue": overdue_notify(), "failed": failed_notify(), "visits": visit_reminders()}
+    return {
+        "overdue": overdue_notify(), "failed": failed_notify(), "visits": visit_reminders(), "dates": date_reminders()
+    }

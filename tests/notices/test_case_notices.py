@@ -250,3 +250,35 @@ def test_a_home_visit_is_reminded_the_day_before_once_per_booking(
         assert visit_reminders() == 0
     reminders = [m for m in sms_to(sms_outbox, alice) if m.kind == NoticeKind.VISIT_REMINDER]
     assert [m.params["when"] for m in reminders] == [f"{tomorrow_9.month}月{tomorrow_9.day}日 09:00"]
+
+
+def test_dates_the_cases_keep_are_reminded_once(
+    case: Case, alice: User, doctor: Professional, lawyer: Professional, sick_pay: Skill, sms_outbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from decimal import Decimal
+
+    from legal.models import MediationOutcome, Result
+    from notices.reminders import date_reminders
+    from tests.medical.conftest import write_note
+
+    today = timezone.localdate()
+    services.case_accept(case=case, professional=doctor)
+    write_note(case, doctor, follow_up_date=today + timedelta(days=1))
+    dispute = services.case_submit(resident=alice, skill=sick_pay, description="病假工资被扣", priority=Priority.NORMAL)
+    assert dispute.assignee_id == lawyer.pk
+    MediationOutcome.objects.create(
+        case=dispute, result=Result.PARTLY, amount_agreed=Decimal("3000.00"), amount_received=Decimal("1000.00"),
+        payment_due=today + timedelta(days=1), arbitration_deadline=today + timedelta(days=30),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert date_reminders() == 3
+        assert date_reminders() == 0
+    assert [m.kind for m in sms_to(sms_outbox, alice)] == [NoticeKind.FOLLOW_UP_DUE]
+    told = {m.kind: m.params for m in sms_to(sms_outbox, lawyer.user)}
+    assert set(told) == {NoticeKind.PAYMENT_DUE, NoticeKind.ARBITRATION_DEADLINE}
+    assert told[NoticeKind.ARBITRATION_DEADLINE]["days"] == "30"
+    # Paid in full: no payment reminder for another case due the same day.
+    MediationOutcome.objects.filter(case=dispute).update(amount_received=Decimal("3000.00"))
+    Notice.objects.filter(kind=NoticeKind.PAYMENT_DUE).delete()
+    assert date_reminders() == 0
