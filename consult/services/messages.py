@@ -201,16 +201,9 @@ ONLINE_WINDOW = timedelta(seconds=90)
 
 
 def online_users(case: Case) -> list[dict[str, Any]]:
-    from realtime.models import Connection
+    from realtime.presence import online_on
 
-    since = timezone.now() - ONLINE_WINDOW
-    rows = (
-        Connection.objects.filter(case=case, seen_at__gte=since)
-        .values_list("user_id", "user__name")
-        .distinct()
-        .order_by("user__name")
-    )
-    return [{"id": user_id, "name": name} for user_id, name in rows]
+    return online_on({case.pk})[case.pk]
 
 
 def connection_touch(*, case: Case, user: User, channel_name: str) -> int:
