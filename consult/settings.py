@@ -433,6 +433,10 @@ CHAT_FRAMES_PER_10S = env_int("CHAT_FRAMES_PER_10S", 60)
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 2)
 # Chat: a participant away from the room gets one e-mail per quiet period, not one per message.
 OFFLINE_NOTICE_QUIET_MINUTES = env_int("OFFLINE_NOTICE_QUIET_MINUTES", 30)
+# Who is away is checked this many seconds after a message (someone who comes back to the room by
+# then is not told), and a process checks at most once in that time for each case and sender: a
+# burst of messages costs one check, not one job per message. 0: a check for every message, at once.
+OFFLINE_NOTICE_DELAY_SECONDS = env_int("OFFLINE_NOTICE_DELAY_SECONDS", 15)
 
 # Matching and queues.
 # An assigned case not accepted within this many minutes goes back to matching (sweep_queues).

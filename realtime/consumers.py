@@ -72,6 +72,32 @@ class Window:
         return 0.0
 
 
+class AwayChecks:
+    """Which (case, sender) pairs had an away check queued by this process within the last
+    settings.OFFLINE_NOTICE_DELAY_SECONDS: their next messages need none (the queued check runs
+    after the burst and sees who is away then). Read in the event loop, so a message in a burst
+    costs no thread hop and no broker trip."""
+
+    def __init__(self) -> None:
+        self.until: dict[tuple[int, int], float] = {}
+
+    def first(self, case_id: int, sender_id: int) -> bool:
+        """True if a check should be queued for this message (and remembers it)."""
+        window = settings.OFFLINE_NOTICE_DELAY_SECONDS
+        if window <= 0:
+            return True
+        now, key = time.monotonic(), (case_id, sender_id)
+        if self.until.get(key, 0.0) > now:
+            return False
+        if len(self.until) >= 10_000:  # keep the memory bounded: forget the windows that ended
+            self.until = {k: t for k, t in self.until.items() if t > now}
+        self.until[key] = now + window
+        return True
+
+
+away_checks = AwayChecks()
+
+
 class Consumer(AsyncJsonWebsocketConsumer):
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         if shutdown.draining:
@@ -264,11 +290,10 @@ class CaseRoomConsumer(Consumer):
             return
         message, created = await db(self.post)(client_id, body, document_id)
         await self.send_json({"type": "ack", "client_id": client_id, "seq": message.seq})
-        if created:
-            # After the acknowledgement, and not awaited: a broker that is slow to take the job never
-            # holds up the chat (the e-mail itself is sent by a worker).
-            if chat.offline_candidates(message):
-                run_in_background(db(chat.offline_notice_enqueue)(message=message), "offline notice")
+        # After the acknowledgement, and not awaited: a broker that is slow to take the job never
+        # holds up the chat (the notice itself is sent by a worker).
+        if created and chat.offline_candidates(message) and away_checks.first(self.case.pk, self.user.pk):
+            run_in_background(db(chat.offline_notice_enqueue)(message=message), "offline notice")
 
     def post(self, client_id: str, body: str, document_id: int | None) -> tuple[Message, bool]:
         document = None

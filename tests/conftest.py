@@ -74,6 +74,14 @@ def jobs_run_inline() -> None:
 
 
 @pytest.fixture(autouse=True)
+def away_checks_at_once(settings: Any) -> None:
+    """The chat's away check queued for every message, to run at once (eager jobs would ignore
+    its delay anyway); tests/realtime/test_offline_notice.py tests the delay and the one check per
+    burst, tests/e2e a real worker running it after its delay."""
+    settings.OFFLINE_NOTICE_DELAY_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def sms_outbox(settings: Any) -> Iterator[list[Any]]:
     """SMS go to `notices.outbox` (as e-mail to django.core.mail.outbox), emptied for each test.
     No quiet hours unless a test sets them: what a test sends must not depend on the hour it runs."""

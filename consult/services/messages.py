@@ -239,8 +239,9 @@ def offline_candidates(message: Message) -> list[User]:
 
 def offline_notice_enqueue(*, message: Message) -> None:
     """Hand the notices about `message` to the participants away from the room to a background
-    job (realtime.tasks.notify_offline): who is away is known only after the message, and the
-    chat acknowledgement waits for no notice. Call after the message is committed."""
+    job (realtime.tasks.notify_offline), run settings.OFFLINE_NOTICE_DELAY_SECONDS later: who is
+    away is known only after the message, and the chat acknowledgement waits for no notice. Call
+    after the message is committed."""
     if not offline_candidates(message):
         return
     from kombu.exceptions import OperationalError as BrokerDown
@@ -248,7 +249,7 @@ def offline_notice_enqueue(*, message: Message) -> None:
     from realtime.tasks import notify_offline as job
 
     try:
-        job.delay(message.pk)
+        job.apply_async((message.pk,), countdown=settings.OFFLINE_NOTICE_DELAY_SECONDS or None)
     except BrokerDown:
         # The message stands; only the e-mail about it is lost (the outbox will keep notices).
         logger.exception("offline notice for message %s not queued", message.pk)

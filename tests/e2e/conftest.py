@@ -149,6 +149,7 @@ def server_env(monkeypatch: pytest.MonkeyPatch, private_root: Path, sms_folder: 
     monkeypatch.setenv("CELERY_QUEUE", f"e2e-{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("SMS_BACKEND", "file")
     monkeypatch.setenv("SMS_FILE_PATH", str(sms_folder))
+    monkeypatch.setenv("OFFLINE_NOTICE_DELAY_SECONDS", "2")  # the chat's away check, by the worker, 2 s late
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ never one per message, and none while they are in the room."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery.signals import task_prerun
 from channels.db import database_sync_to_async
 from django.core import mail
 from django.utils import timezone
@@ -147,3 +150,45 @@ def test_it_emails_again_once_the_configured_quiet_period_has_passed(
     post_at(10.2, 5)
     assert len(to(DOCTOR_EMAIL)) == 3
     assert to(ALICE_EMAIL) == []  # the sender is never told of their own message
+
+
+@pytest.fixture
+def away_checks(settings: Any) -> Iterator[list[int]]:
+    """The away checks that ran (message ids), with a one-second delay and a fresh memory."""
+    from realtime.consumers import away_checks as memory
+
+    settings.OFFLINE_NOTICE_DELAY_SECONDS = 1
+    memory.until.clear()
+    ran: list[int] = []
+
+    def record(sender: Any = None, task: Any = None, args: Any = (), **kwargs: Any) -> None:
+        if task is not None and task.name == "realtime.tasks.notify_offline":
+            ran.append(int(args[0]))
+
+    task_prerun.connect(record, weak=False)
+    yield ran
+    task_prerun.disconnect(record)
+    memory.until.clear()
+
+
+@pytest.mark.asyncio
+async def test_it_checks_who_is_away_once_for_a_burst_of_messages(
+    connect: Connect, alice: User, doctor: Professional, case: Case, sms_outbox: list[Any], away_checks: list[int]
+) -> None:
+    mine = await connect(alice, room_path(case.reference))
+    await hello(mine)
+    for n in range(6):
+        await say(mine, f"第{n}条", f"burst-{n}")
+    assert len(away_checks) == 1  # not one job per message
+    assert [sms.phone for sms in sms_outbox if sms.kind == "new_message"] == [doctor.user.phone]
+
+    theirs = await connect(doctor.user, room_path(case.reference))
+    await hello(theirs)
+    await say(theirs, "您好，请讲。", "other-sender")
+    assert len(away_checks) == 2  # another sender has a window of their own
+
+    await asyncio.sleep(1.1)  # the window is over: the next message is checked again
+    await say(mine, "还在吗？", "after-window")
+    assert len(away_checks) == 3
+    assert len([sms for sms in sms_outbox if sms.kind == "new_message"]) == 1  # the doctor is in the room
+
