@@ -87,6 +87,10 @@ INSTALLED_APPS = [
     "jobs",
     "accounts",
     "notices",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +101,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff sessions reach nothing but the second-factor pages until the code is given.
+    "django_otp.middleware.OTPMiddleware",
+    "staff.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A lost database or Redis answers 503 in the request's language (after LocaleMiddleware).
@@ -154,6 +161,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "consult.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# The account's name in staff's authenticator apps.
+OTP_TOTP_ISSUER = "Township Consultation"
 LOGOUT_REDIRECT_URL = "home"
 
 AUTH_PASSWORD_VALIDATORS = [

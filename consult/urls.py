@@ -6,6 +6,10 @@ from django.urls import include, path, re_path
 
 from accounts import views as account_views
 from consult import public_views, views
+from staff.admin_site import VerifiedAdminSite
+
+# The admin only for staff who proved their second factor (staff/middleware.py sends them to it).
+admin.site.__class__ = VerifiedAdminSite
 
 # Translated, and a 503 when the exception was an outage; renders without the database.
 handler500 = "consult.outage.server_error"
@@ -26,6 +30,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("accounts/", include("accounts.urls")),
+    path("accounts/2fa/", include("staff.urls")),
     path("services/<slug:skill_code>/new/", views.case_new, name="case_new"),
     path("cases/", views.my_cases, name="my_cases"),
     path("cases/<str:reference>/", views.case_detail, name="case_detail"),

@@ -35,6 +35,7 @@ from realtime import presence, shutdown
 from realtime.auth import user_of
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
+from staff.sockets import verified_user
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class CaseRoomConsumer(Consumer):
 
         def open_connection() -> tuple[User, Case]:
             # One trip to the database for the user and the access check.
-            user = user_of(self.scope)
+            user = verified_user(self.scope, user_of(self.scope))
             return user, selectors.case_get_for_user(user=user, reference=reference)
 
         try:
@@ -429,7 +430,7 @@ class QueueFeedConsumer(Consumer):
 
     def groups_for(self) -> tuple[Any, list[str] | None]:
         """The socket's user and the groups it follows (None: not staff, refused)."""
-        user = user_of(self.scope)
+        user = verified_user(self.scope, user_of(self.scope))
         if not user.is_authenticated or not user.is_active:
             return user, None
         if user.is_coordinator:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.client import ClientMixin
 
 from consult import services
 from consult.models import Kind, Priority, Professional, Role, Skill, User
@@ -92,6 +93,57 @@ def sms_outbox(settings: Any) -> Iterator[list[Any]]:
     notices.outbox.clear()
     yield notices.outbox
     notices.outbox.clear()
+
+
+def second_factor_device(user: User) -> Any:
+    """`user`'s confirmed authenticator (made if missing), as after enrolling on the site."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def recovery_code(user: User) -> str:
+    """A fresh single-use recovery code of `user` (the API's log-in takes one as `otp_code`)."""
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="recovery codes", defaults={"confirmed": True})
+    return str(device.token_set.create(token=StaticToken.random_token()).token)
+
+
+def second_factor_fields(user: User) -> dict[str, str]:
+    """What the API's log-in takes besides phone and password: a code for staff, nothing for residents."""
+    from staff.services import needs_second_factor
+
+    return {"otp_code": recovery_code(user)} if needs_second_factor(user) else {}
+
+
+_force_login = ClientMixin.force_login
+
+
+def unverified_login(client: Client, user: User) -> None:
+    """A session after the password only: staff are then held at the second-factor pages."""
+    _force_login(client, user)
+
+
+@pytest.fixture(autouse=True)
+def staff_sessions_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`client.force_login(user)` gives staff a session that has proved its second factor, as a
+    doctor's or coordinator's is after the code page: tests of other things log staff in as they
+    did. It stores the device in the session as the code page does; the middleware, the admin and
+    the sockets check it as in production. `unverified_login` skips it."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from staff.services import needs_second_factor
+
+    def force_login(self: ClientMixin, user: Any, backend: str | None = None) -> None:
+        _force_login(self, user, backend)
+        if needs_second_factor(user):
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = second_factor_device(user).persistent_id
+            session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
 
 
 @pytest.fixture(autouse=True)

@@ -84,6 +84,12 @@ class ErrorSerializer(serializers.Serializer):
 class LoginSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=20)
     password = serializers.CharField(max_length=200, style={"input_type": "password"})
+    otp_code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True,
+        help_text="Doctors, lawyers, coordinators and admins: the 6 digits of their authenticator app, or "
+        "one recovery code. Residents leave it out.",
+    )
+
 
 
 class TokenSerializer(serializers.Serializer):

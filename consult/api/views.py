@@ -30,6 +30,7 @@ from consult.errors import CaseError
 from consult.forms import ReasonForm, TrackForm
 from consult.models import Case, Document, Message, Professional, Skill, User
 from consult.services import messages as chat
+from staff.services import needs_second_factor, second_factor_check
 
 CASE_REF = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="Case reference")
 
@@ -83,6 +84,13 @@ class LoginView(APIView):
                 "invalid_login", _("The phone number or password is not right. Please try again."), 400
             )
         assert isinstance(user, User)
+        # Staff get a token only with their second factor, as their web session needs it: a token
+        # is then as proved as a verified session (a staff member without an authenticator enrols
+        # on the web first).
+        code = data.validated_data.get("otp_code", "")
+        if needs_second_factor(user) and second_factor_check(user=user, code=code) is None:
+            message = _("Staff accounts need the code from their authenticator app (or a recovery code).")
+            return error_response("second_factor_required", message, 400, {"otp_code": [message]})
         return token_response(user)
 
 

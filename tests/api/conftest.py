@@ -37,7 +37,7 @@ from legal import services as legal_services
 from legal.models import CityRates, LegalIntake, MediationOutcome
 from medical import services as medical_services
 from medical.models import ConsultationNote, MedicalIntake
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, second_factor_fields
 
 API = "/api/v1/"
 ROLES = ("owner", "other_resident", "assignee", "other_professional", "other_kind", "coordinator", "anonymous")
@@ -136,7 +136,7 @@ NOTE_BODY: dict[str, Any] = {
 
 def token_for(user: User, client: APIClient | None = None) -> str:
     """A real token, the way an app gets one."""
-    credentials = {"phone": user.phone, "password": PASSWORD}
+    credentials = {"phone": user.phone, "password": PASSWORD, **second_factor_fields(user)}
     response = (client or APIClient()).post(f"{API}auth/token/", credentials, format="json")
     assert response.status_code == 200, response.content
     token = response.json()["token"]

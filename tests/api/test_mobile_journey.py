@@ -21,7 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from consult.models import Case, Professional, User
 from tests.api.conftest import API, MEDICAL_BODY, NOTE_BODY
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, second_factor_fields
 from tests.consult import files_corpus as corpus
 from tests.live import Daphne, live_daphne  # noqa: F401 - the fixture is used through `server`
 
@@ -61,7 +61,8 @@ class App:
         self.http = requests.Session()
         self.http.trust_env = False  # loopback, whatever proxy the environment names
         self.http.headers.update(EN)
-        response = self.post("auth/token/", json={"phone": user.phone, "password": PASSWORD})
+        credentials = {"phone": user.phone, "password": PASSWORD, **second_factor_fields(user)}
+        response = self.post("auth/token/", json=credentials)
         assert response.status_code == 200, response.text
         self.token: str = response.json()["token"]
         self.http.headers["Authorization"] = f"Token {self.token}"

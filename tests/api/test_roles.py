@@ -39,7 +39,7 @@ from tests.api.conftest import (
     token_for,
     write_note,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, recovery_code, second_factor_fields
 from tests.consult import files_corpus as corpus
 
 OWNER, OTHER_RESIDENT, ASSIGNEE, OTHER_PROFESSIONAL, OTHER_KIND, COORDINATOR, ANONYMOUS = ROLES
@@ -204,6 +204,9 @@ def session_client(user: User | None) -> tuple[APIClient, str]:
         )
         assert response.status_code == 302, "the login page did not log in"
         csrf = client.cookies["csrftoken"].value  # rotated on login
+        if second_factor_fields(user):  # staff: then the code page
+            code = {"code": recovery_code(user), "csrfmiddlewaretoken": csrf}
+            assert client.post(reverse("staff:verify"), code).status_code == 302, "the code page did not pass"
     return client, csrf
 
 
@@ -298,6 +301,8 @@ def test_it_gives_each_role_exactly_its_access_to_each_endpoint(
     if row.name == "login":
         who = user or world.cast.owner
         body: Any = {"phone": who.phone, "password": PASSWORD if user is not None else "not-the-password"}
+        if user is not None:
+            body.update(second_factor_fields(user))
     else:
         body = row.body(world.case, world.cast) if row.body else None
     before = snapshot()

@@ -61,9 +61,9 @@ def test_it_renders_the_dashboard_in_a_bounded_number_of_queries(
     crowd: list[Professional], coordinator: User, login: Callable[..., Client], django_assert_max_num_queries: Any,
 ) -> None:
     client = login(coordinator)
-    # session, user, waiting per service, services, professionals on duty with their load, open cases,
-    # failed background jobs, notices not delivered
-    with django_assert_max_num_queries(8):
+    # session, user, the second-factor device the session proved, waiting per service, services,
+    # professionals on duty with their load, open cases, failed background jobs, notices not delivered
+    with django_assert_max_num_queries(9):
         page = client.get(reverse("dashboard"))
 
     assert page.status_code == 200
@@ -90,8 +90,9 @@ def test_it_renders_a_coordinators_case_page_with_the_reassignment_choice_in_a_b
     login: Callable[..., Client], django_assert_max_num_queries: Any,
 ) -> None:
     client = login(coordinator)
-    # session, user, case, chat, reassignment choices, documents, timeline, the domain's records...
-    with django_assert_max_num_queries(12):
+    # session, user, second-factor device, case, chat, reassignment choices, documents, timeline,
+    # the domain's records...
+    with django_assert_max_num_queries(13):
         page = client.get(reverse("case_detail", args=[case.reference]))
 
     assert page.status_code == 200
@@ -112,9 +113,9 @@ def test_it_renders_the_report_and_its_csv_in_a_bounded_number_of_queries(
     django_assert_max_num_queries: Any,
 ) -> None:
     client = login(coordinator)
-    # session, user, counts per service and month (the tally), people, medians, three for the
-    # domains, services (and the filter form's choices on the page)
-    with django_assert_max_num_queries(12):
+    # session, user, second-factor device, counts per service and month (the tally), people,
+    # medians, three for the domains, services (and the filter form's choices on the page)
+    with django_assert_max_num_queries(13):
         page = client.get(reverse(name))
 
     assert page.status_code == 200

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from consult import services
 from consult.models import Kind, Professional, Role, Skill, User
@@ -15,8 +16,12 @@ from legal.models import CityRates, LawyerProfile, LegalAidFund
 from legal.services import legal_case_submit
 from medical.models import DoctorProfile
 from medical.services import medical_case_submit
+from staff.services import RECOVERY
 
 DEMO_PASSWORD = "consult2026"  # noqa: S105 (published demo logins)
+# Published too: every demo staff account's second step, as recovery codes (each good once per
+# account; seed_demo puts them back). Only these demo accounts get them, and only from here.
+DEMO_RECOVERY_CODES = [f"demo{n:04d}" for n in range(1, 21)]
 
 # code, Chinese name, English name, materials (zh, en), office (zh, en), phone, hours
 MEDICAL = [
@@ -131,7 +136,14 @@ class Command(BaseCommand):
                 monthly_wage=Decimal("4000"), amount_received=Decimal("802"), amount_claimed=Decimal("1400"),
                 desired_outcome="补发病假工资差额。", city="杭州", sick_days=20,
             )
+        staff_phones = [*(row[0] for row in DOCTORS), *(row[0] for row in LAWYERS), COORDINATOR[0]]
+        for user in User.objects.filter(phone__in=staff_phones):
+            demo_recovery_codes(user)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Every demo password: {DEMO_PASSWORD}"))
+        self.stdout.write(
+            f"Demo staff, at the second step: a recovery code, {DEMO_RECOVERY_CODES[0]} to "
+            f"{DEMO_RECOVERY_CODES[-1]} (each once per account; seed_demo renews them)."
+        )
 
     def _professional(
         self, role: str, phone: str, name: str, codes: list[str], capacity: int, organisation: str
@@ -145,3 +157,10 @@ class Command(BaseCommand):
             phone=phone, name=name, role=role, password=DEMO_PASSWORD, organisation=organisation,
             city="杭州", skills=skills, capacity=capacity, on_duty=True,
         )
+
+
+def demo_recovery_codes(user: User) -> None:
+    """The demo staff's published recovery codes, in place of a phone app a tester does not have."""
+    device, _created = StaticDevice.objects.get_or_create(user=user, name=RECOVERY, defaults={"confirmed": True})
+    device.token_set.all().delete()
+    device.token_set.bulk_create([StaticToken(device=device, token=code) for code in DEMO_RECOVERY_CODES])
