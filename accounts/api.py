@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.hashers import make_password
 from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema
@@ -16,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import access, services
 from accounts.forms import CodeRequestForm, PhoneCodeForm, ResetCodeForm, SignupCodeForm
 from accounts.models import Purpose
 from accounts.services import CodeLimit, CodeRefused
@@ -164,7 +165,21 @@ class PhoneChangeView(APIView):
         user = request.user
         assert isinstance(user, User)
         try:
-            services.phone_change_with_code(user=user, phone=data["phone"], code=data["code"])
+            # The account's other tokens, sessions and sockets end; the credential of this request stays.
+            with access.keeping(request):
+                services.phone_change_with_code(user=user, phone=data["phone"], code=data["code"])
         except CodeRefused as error:
             return refusal(error)
+        if request.auth is None:  # signed in by the session (a page's script): it stays signed in
+            update_session_auth_hash(request._request, user)
         return Response({"phone": user.phone})
+
+
+class LogoutEverywhereView(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        """End every token, web session and socket of the account, this request's own too (as after
+        a stolen phone)."""
+        assert isinstance(request.user, User)
+        access.access_end(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -9,4 +9,4 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Phone-verified accounts")
 
     def ready(self) -> None:
-        from accounts import tasks  # noqa: F401 - its job registered wherever it is scheduled
+        from accounts import signals, tasks  # noqa: F401 - receivers connected; its job registered wherever it is scheduled

@@ -13,4 +13,5 @@ urlpatterns = [
     path("password/reset/code/", views.reset_code, name="reset_code"),
     path("phone/", views.phone, name="phone"),
     path("phone/code/", views.phone_code, name="phone_code"),
+    path("logout/everywhere/", views.logout_everywhere, name="logout_everywhere"),
 ]

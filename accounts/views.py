@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
@@ -19,8 +20,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from accounts import services
+from accounts import access, services
 from accounts.forms import CodeForm, NewPhoneForm, PhoneForm, ResetForm, SignupForm
 from accounts.models import Purpose
 from accounts.services import CodeLimit, CodeRefused
@@ -311,9 +313,11 @@ def phone_code(request: HttpRequest) -> HttpResponse:
     if answer is not None:
         return answer
     try:
-        services.phone_change_with_code(user=user, phone=pending["phone"], code=form.cleaned_data["code"])
+        with access.keeping(request):  # the other devices are logged out, this one stays
+            services.phone_change_with_code(user=user, phone=pending["phone"], code=form.cleaned_data["code"])
     except CodeRefused as error:
         return _refused(request, Purpose.CHANGE_PHONE, form, pending, error)
+    update_session_auth_hash(request, user)
     del request.session[PENDING + Purpose.CHANGE_PHONE]
     messages.success(
         request, _("Your phone number is now %(phone)s. Log in with it from now on.") % {"phone": user.phone}
@@ -328,3 +332,19 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def get_form_class(self) -> type[PasswordChangeForm] | type[SetPasswordForm]:
         return PasswordChangeForm if _user(self.request).has_usable_password() else SetPasswordForm
+
+    def form_valid(self, form: PasswordChangeForm | SetPasswordForm) -> HttpResponse:
+        # The other devices are logged out (their sessions, API tokens and sockets); this browser
+        # stays, its session given the new hash by Django's view.
+        with access.keeping(self.request):
+            return super().form_valid(form)
+
+
+@require_POST
+@login_required
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session, API token and socket of the account, this browser's too."""
+    access.access_end(user=_user(request))
+    logout(request)
+    messages.success(request, _("You are logged out on every device."))
+    return redirect(settings.LOGOUT_REDIRECT_URL)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -87,6 +89,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    # Part of the sessions' auth hash: raised to end every session of the account (accounts/access.py).
+    session_epoch = models.PositiveIntegerField(_("session epoch"), default=0, editable=False)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -108,6 +112,19 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_full_name(self) -> str:
         return self.name
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_auth_hash(None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_auth_hash(secret)
+
+    def _session_auth_hash(self, secret: str | bytes | None) -> str:
+        # Django's own hash while the epoch is 0, so the sessions made before it existed stay valid.
+        value = f"{self.password}:{self.session_epoch}" if self.session_epoch else self.password
+        salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+        return salted_hmac(salt, value, secret=secret, algorithm="sha256").hexdigest()
 
     def get_short_name(self) -> str:
         return self.name

@@ -4,6 +4,9 @@ A browser page cannot set that header on a websocket, so a socket carrying it ca
 cross-site hijack of someone's session: for those sockets the Origin check is not needed (apps
 often send no Origin at all). Every other socket keeps the allowed-hosts Origin check.
 
+Each socket's scope names the credential it was opened with (`credential`, accounts/access.py), so
+a logout closes that credential's sockets and a new password all the others.
+
 The user is read lazily, on the consumer's first trip to the database (`user_of`): one trip to a
 database thread per connect instead of one for the user and another for the access check, which
 is what a reconnect storm (every socket of a process at once) waits on.
@@ -24,6 +27,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from accounts import access
 from consult.outage import outage_of
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,15 @@ def user_of(scope: dict[str, Any]) -> Any:
     return user
 
 
+def logout_reaches(event: dict[str, Any], scope: dict[str, Any]) -> bool:
+    """Whether a "user.logout" event closes the socket of `scope`: the event names the credential
+    whose sockets close (`only`), or the one whose sockets stay (`keep`), or neither (all close)."""
+    credential = scope.get("credential")
+    if "only" in event:
+        return credential == event["only"]
+    return "keep" not in event or credential != event["keep"]
+
+
 class TokenAuthMiddleware:
     """The token's user, when the socket carries a token."""
 
@@ -73,7 +86,8 @@ class TokenAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = _token(scope)
         if token is not None:
-            scope = {**scope, "user": SimpleLazyObject(partial(_token_user, token))}
+            user = SimpleLazyObject(partial(_token_user, token))
+            scope = {**scope, "user": user, "credential": access.raw_token_credential(token)}
         return await self.inner(scope, receive, send)
 
 
@@ -88,7 +102,7 @@ class SessionUserMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         key = scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME)
         session = import_module(settings.SESSION_ENGINE).SessionStore(key)
-        scope = {**scope, "session": session}
+        scope = {**scope, "session": session, "credential": access.session_credential(key)}
         scope["user"] = SimpleLazyObject(partial(get_user.func, scope))
         return await self.inner(scope, receive, send)
 

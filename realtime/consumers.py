@@ -32,7 +32,7 @@ from consult.outage import outage_of
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
 from realtime import presence, shutdown
-from realtime.auth import user_of
+from realtime.auth import logout_reaches, user_of
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
 from staff.sockets import verified_user
@@ -390,6 +390,8 @@ class CaseRoomConsumer(Consumer):
         await self.send_json({"type": "resync"})
 
     async def user_logout(self, event: dict[str, Any]) -> None:
+        if not logout_reaches(event, self.scope):
+            return
         await self.send_json({"type": "closed", "reason": "logout"})
         await self.close(code=CLOSE_LOGGED_OUT)
 
@@ -463,4 +465,5 @@ class QueueFeedConsumer(Consumer):
         await self.send_json({"type": "refresh", "skill_id": None})
 
     async def user_logout(self, event: dict[str, Any]) -> None:
-        await self.close(code=CLOSE_LOGGED_OUT)
+        if logout_reaches(event, self.scope):
+            await self.close(code=CLOSE_LOGGED_OUT)

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
@@ -49,7 +49,12 @@ class CasePresenceEvent(TypedDict):
 
 
 class UserLogoutEvent(TypedDict):
+    """Closes the user's sockets: only those of the credential `only`, or all but those of `keep`,
+    or all (accounts/access.py names credentials)."""
+
     type: Literal["user.logout"]
+    only: NotRequired[str]
+    keep: NotRequired[str]
 
 
 Event = CaseStatusEvent | QueueChangedEvent | CaseMessageEvent | CaseReadEvent | CasePresenceEvent | UserLogoutEvent

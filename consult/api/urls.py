@@ -17,6 +17,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("auth/token/", views.LoginView.as_view(), name="login"),
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
+    path("auth/logout/all/", accounts_api.LogoutEverywhereView.as_view(), name="logout-all"),
     path("auth/code/", accounts_api.CodeRequestView.as_view(), name="code"),
     path("auth/code/token/", accounts_api.CodeLoginView.as_view(), name="code-login"),
     path("auth/signup/", accounts_api.SignupView.as_view(), name="signup"),

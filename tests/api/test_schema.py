@@ -35,10 +35,11 @@ CHECKS = [
     checks.response_schema_conformance,
 ]
 
-# Logout revokes the token the run is using: every later call of that role would be a 401. It is
-# checked on its own, last, below.
+# The logouts revoke the token the run is using: every later call of that role would be a 401.
+# They are checked on their own, last, below.
+LOGOUTS = [f"{API}auth/logout/", f"{API}auth/logout/all/"]
 full_schema = schemathesis.openapi.from_wsgi(f"{API}schema/", application)
-schema = full_schema.exclude(path=f"{API}auth/logout/")
+schema = full_schema.exclude(path=LOGOUTS)
 
 ROLES = ["anonymous", "owner", "assignee", "coordinator"]
 
@@ -108,13 +109,14 @@ def test_it_answers_every_operation_as_its_schema_says_without_a_server_error(ca
     case.call_and_validate(headers=world.headers, checks=CHECKS)
 
 
+@pytest.mark.parametrize("path", LOGOUTS)
 @pytest.mark.parametrize("role", ["owner", "assignee", "coordinator"])
 def test_it_answers_logout_as_its_schema_says(
-    role: str, case: Case, alice: User, doctor: Professional, coordinator: User
+    role: str, path: str, case: Case, alice: User, doctor: Professional, coordinator: User
 ) -> None:
     user = {"owner": alice, "assignee": doctor.user, "coordinator": coordinator}[role]
     token = token_for(user)
-    logout = full_schema[f"{API}auth/logout/"]["POST"]
+    logout = full_schema[path]["POST"]
 
     with connection_kept_across_requests():
         response = logout.Case().call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
