@@ -12,11 +12,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from consult.bodylimit import install as bound_request_bodies  # noqa: E402
 from realtime.auth import OutageGuard, TokenOrOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.shutdown import install as drain_sockets_on_sigterm  # noqa: E402
 
 drain_sockets_on_sigterm()
+bound_request_bodies()
 
 application = ProtocolTypeRouter(
     {

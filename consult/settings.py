@@ -15,6 +15,7 @@ import django_stubs_ext
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from whitenoise.compress import Compressor
 
 # Lets admin and form classes be subscripted for mypy (ModelAdmin[Case]) at run time too.
 django_stubs_ext.monkeypatch()
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "consult",
     "medical",
@@ -106,6 +108,10 @@ MIDDLEWARE = [
     "staff.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy, Permissions-Policy, no-store (consult/headers.py); after the
+    # session and auth middlewares, so they see who is signed in.
+    "consult.headers.ContentSecurityPolicyMiddleware",
+    "consult.headers.PrivateResponseMiddleware",
     # A lost database or Redis answers 503 in the request's language (after LocaleMiddleware).
     "consult.outage.OutageMiddleware",
 ]
@@ -279,6 +285,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the project's own static files: a CDN is blank offline and in mainland China.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CaseKindEnum": "consult.models.Kind",
         "DocumentKindEnum": "consult.models.DocumentKind",
@@ -367,6 +377,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Source maps are for a developer's browser tools, never sent to a phone: not worth compressing
+# (brotli of the API docs' 6 MB of maps was most of collectstatic's time).
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@consult.local")
@@ -407,6 +420,23 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+# Everything from this site and nothing inline (consult/headers.py adds the host's ws:// or wss://
+# to connect-src for the sockets). img-src data: is for the icons Swagger UI and the admin draw in
+# their style sheets.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
@@ -425,6 +455,10 @@ UPLOAD_MAX_BYTES_PER_CASE = env_int("UPLOAD_MAX_BYTES_PER_CASE", 200 * 1024 * 10
 UPLOAD_MAX_IMAGE_PIXELS = env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
 # Files are read whole in the upload view; Django's own limit must not cut them first.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
+# Whole request bodies, kept by daphne before the body is read (consult/bodylimit.py): with a
+# session or a token, the largest upload the limits above allow; without, a form's worth.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", UPLOAD_MAX_BYTES_PER_CASE + 1024 * 1024)
+REQUEST_MAX_BYTES_ANONYMOUS = env_int("REQUEST_MAX_BYTES_ANONYMOUS", 1024 * 1024)
 # Malware scan of every upload by ClamAV's daemon: a socket path, or tcp://host:port. Off when empty
 # (make run). CLAMAV_REQUIRED refuses uploads (503, nothing kept) while the scanner cannot answer;
 # without it an outage is logged and uploads go on unscanned.

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import api as accounts_api
 from consult.api import views
@@ -14,7 +14,13 @@ case = "cases/<str:reference>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Served with its start-up script as a second request of its own (no inline script), from
+    # drf-spectacular-sidecar's static files (SPECTACULAR_SETTINGS), never a CDN.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="consult/api_docs.html"),
+        name="docs",
+    ),
     path("auth/token/", views.LoginView.as_view(), name="login"),
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
     path("auth/logout/all/", accounts_api.LogoutEverywhereView.as_view(), name="logout-all"),
