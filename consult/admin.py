@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 from consult import services
 from consult.errors import CaseError
 from consult.models import Case, CaseEvent, Document, Professional, Skill, User
+from consult.services.reads import case_read_record
 
 
 class PhoneUserCreationForm(UserCreationForm[User]):
@@ -38,6 +39,7 @@ class UserAdmin(BaseUserAdmin):
     inlines = (ProfessionalInline,)
     fieldsets = (
         (None, {"fields": ("phone", "name", "role", "email", "password")}),
+        (_("Coordinator"), {"fields": ("domains", "platform_wide")}),
         (_("Access"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
@@ -71,6 +73,12 @@ class CaseEventInline(admin.TabularInline[CaseEvent, Case]):
         return False
 
 
+def _coordinated(request: HttpRequest) -> list[str]:
+    """The kinds of case the admin user may see: the rule of the pages (selectors.visible_cases)."""
+    user = request.user
+    return sorted(user.coordinated_kinds) if isinstance(user, User) else []
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin[Case]):
     list_display = ("reference", "kind", "skill", "status", "priority", "resident", "assignee", "created_at")
@@ -87,6 +95,20 @@ class CaseAdmin(admin.ModelAdmin[Case]):
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
+        return super().get_queryset(request).filter(kind__in=_coordinated(request))
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Case | None:
+        # Opening a case here is a staff read like on its page: on its timeline for the resident.
+        case = super().get_object(request, object_id, from_field)
+        if case is not None and isinstance(request.user, User):
+            case_read_record(case=case, user=request.user)
+        return case
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A case and its trail are never deleted (closed or withdrawn is the end).
         return False
 
     @admin.action(description=_("Close the selected resolved cases"))
@@ -109,6 +131,9 @@ class CaseEventAdmin(admin.ModelAdmin[CaseEvent]):
     search_fields = ("case__reference",)
     list_select_related = ("case", "actor")
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseEvent]:
+        return super().get_queryset(request).filter(case__kind__in=_coordinated(request))
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -130,6 +155,12 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     readonly_fields = (
         "case", "uploader", "storage_key", "original_name", "content_type", "size", "sha256", "created_at",
     )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
+        return super().get_queryset(request).filter(case__kind__in=_coordinated(request))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -89,6 +89,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    # A coordinator works for one organisation (a hospital, the union): they see the cases of its
+    # domains only. The few who run the whole platform are marked platform-wide.
+    domains = models.JSONField(
+        _("domains coordinated"), default=list, blank=True,
+        help_text=_("For a coordinator: the kinds of case their organisation handles, e.g. [\"medical\"]."),
+    )
+    platform_wide = models.BooleanField(
+        _("platform-wide coordinator"), default=False,
+        help_text=_("Sees the cases of every domain. Only for the few who run the whole platform."),
+    )
     # Part of the sessions' auth hash: raised to end every session of the account (accounts/access.py).
     session_epoch = models.PositiveIntegerField(_("session epoch"), default=0, editable=False)
 
@@ -109,6 +119,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.phone = normalize_phone(self.phone)
         if self.role == Role.COORDINATOR:
             self.is_staff = True
+        if not isinstance(self.domains, list) or any(d not in Kind.values for d in self.domains):
+            kinds = ", ".join(Kind.values)
+            raise ValidationError({"domains": _("List kinds of case from: %(kinds)s") % {"kinds": kinds}})
 
     def get_full_name(self) -> str:
         return self.name
@@ -141,15 +154,27 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_coordinator(self) -> bool:
         return self.role == Role.COORDINATOR
 
+    @property
+    def coordinated_kinds(self) -> frozenset[str]:
+        """The kinds of case this coordinator sees (none for anyone else). Superusers administer
+        everything anyway, so they are platform-wide."""
+        if self.is_superuser or (self.is_coordinator and self.platform_wide):
+            return frozenset(Kind.values)
+        if not self.is_coordinator:
+            return frozenset()
+        return frozenset(d for d in self.domains if d in Kind.values)
+
     def has_perm(self, perm: str, obj: Any = None) -> bool:
-        # Coordinators run the platform: they administer every model in the admin.
+        # Coordinators run the platform: they administer every model in the admin (but a domain's
+        # own records only for the domains they coordinate).
         if self.is_active and self.is_coordinator:
-            return True
+            return perm.split(".", 1)[0] not in Kind.values or perm.split(".", 1)[0] in self.coordinated_kinds
         return super().has_perm(perm, obj)
 
     def has_module_perms(self, app_label: str) -> bool:
         if self.is_active and self.is_coordinator:
-            return True
+            # A domain's own records (intakes, notes, mediations) only to its coordinators.
+            return app_label not in Kind.values or app_label in self.coordinated_kinds
         return super().has_module_perms(app_label)
 
 
@@ -421,6 +446,7 @@ class Verb(models.TextChoices):
     PAYMENT_RECEIVED = "payment_received", _("recorded a payment to the worker")
     DOCUMENT_VIEWED = "document_viewed", _("viewed a document")
     SUMMARY_GENERATED = "summary_generated", _("generated the summary")
+    VIEWED = "viewed", _("looked at the case")
 
 
 # A case that changed hands was not resolved at first contact.

@@ -30,13 +30,15 @@ from consult.models import (
 
 
 def visible_cases(user: User | AnonymousUser) -> QuerySet[Case]:
-    """The one rule of who sees a case: its resident, its assignee, and coordinators."""
+    """The one rule of who sees a case: its resident, its assignee, and the coordinators of its
+    domain (a hospital's coordinator sees no labour dispute, the union's no medical record; the
+    platform-wide ones see both)."""
     cases = Case.objects.select_related("skill", "resident", "assignee__user")
     if not user.is_authenticated or not user.is_active:
         return cases.none()
     assert isinstance(user, User)
     if user.is_coordinator:
-        return cases
+        return cases.filter(kind__in=sorted(user.coordinated_kinds))
     if user.is_professional:
         return cases.filter(assignee__user=user)
     return cases.filter(resident=user)
@@ -240,18 +242,20 @@ def _open_load() -> Subquery:
     )
 
 
-def coordinator_dashboard() -> list[SkillRow]:
-    """Per service: how many wait, since when, and who is on duty with what load."""
+def coordinator_dashboard(coordinator: User) -> list[SkillRow]:
+    """Per service of the coordinator's domains: how many wait, since when, and who is on duty with
+    what load."""
+    kinds = sorted(coordinator.coordinated_kinds)
     # Only the waiting cases are read (the queue index starts with the status): the count stays
     # the size of the queues, not of the history.
     waiting = {
         row["skill"]: row
-        for row in Case.objects.filter(status=Status.WAITING)
+        for row in Case.objects.filter(status=Status.WAITING, kind__in=kinds)
         .order_by()
         .values("skill")
         .annotate(n=Count("pk"), oldest=Min("submitted_at"))
     }
-    skills = Skill.objects.prefetch_related(
+    skills = Skill.objects.filter(kind__in=kinds).prefetch_related(
         Prefetch(
             "professionals",
             queryset=Professional.objects.filter(on_duty=True)
@@ -297,10 +301,12 @@ def catalogue() -> dict[str, list[Skill]]:
     }
 
 
-def open_cases_for_coordinator(limit: int = 200) -> QuerySet[Case]:
-    """Cases still moving, most urgent and longest waiting first."""
+def open_cases_for_coordinator(coordinator: User, limit: int = 200) -> QuerySet[Case]:
+    """Cases of the coordinator's domains still moving, most urgent and longest waiting first."""
     return (
-        Case.objects.filter(status__in=(Status.WAITING, Status.ASSIGNED, Status.ACTIVE))
+        Case.objects.filter(
+            status__in=(Status.WAITING, Status.ASSIGNED, Status.ACTIVE), kind__in=sorted(coordinator.coordinated_kinds)
+        )
         .select_related("skill", "assignee__user")
         .order_by("-priority", "submitted_at", "pk")[:limit]
     )

@@ -30,8 +30,9 @@ from consult.forms import (
     ReasonForm,
     ReassignForm,
 )
-from consult.models import Case, Document, Professional, Skill, Status, User
+from consult.models import Case, Document, Professional, Role, Skill, Status, User, Verb
 from consult.once import submit_once
+from consult.services.reads import case_read_record
 from jobs.selectors import job_failures_open
 
 View = Callable[..., HttpResponseBase]
@@ -124,13 +125,23 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     actions = selectors.case_actions(case=case, user=user)
     place = selectors.queue_place(case)
     domain = domain_of(case)
+    events = list(selectors.case_timeline(case))
+    read = case_read_record(case=case, user=user, timeline=events)
+    if read is not None:
+        events.append(read)
     return render(
         request,
         "consult/case_detail.html",
         {
             "case": case,
             "actions": actions,
-            "timeline": selectors.case_timeline(case),
+            "timeline": [event for event in events if event.verb != Verb.VIEWED],
+            # Who looked at the case (staff reads), newest first, with their role then.
+            "readers": [
+                (event, Role(event.detail["role"]).label if event.detail.get("role") in Role.values else "")
+                for event in reversed(events)
+                if event.verb == Verb.VIEWED
+            ],
             "place_in_line": place,
             "estimated_wait": selectors.estimated_wait(case) if place else None,
             "reason_form": ReasonForm(),
@@ -263,8 +274,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "consult/dashboard.html",
         {
-            "rows": selectors.coordinator_dashboard(),
-            "open_cases": selectors.open_cases_for_coordinator(),
+            "rows": selectors.coordinator_dashboard(_user(request)),
+            "open_cases": selectors.open_cases_for_coordinator(_user(request)),
             "job_failures": job_failures_open(),
         },
     )

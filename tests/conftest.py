@@ -232,7 +232,10 @@ def lawyer(professional_factory: Callable[..., Professional], sick_pay: Skill) -
 
 @pytest.fixture
 def coordinator(db: Any) -> User:
-    return services.coordinator_create(phone="13600000001", name="周协调", password=PASSWORD)
+    """A coordinator of both domains (the cast's cases are medical and legal)."""
+    return services.coordinator_create(
+        phone="13600000001", name="周协调", password=PASSWORD, domains=[Kind.MEDICAL, Kind.LEGAL]
+    )
 
 
 @pytest.fixture

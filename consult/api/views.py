@@ -30,6 +30,7 @@ from consult.errors import CaseError
 from consult.forms import ReasonForm, TrackForm
 from consult.models import Case, Document, Message, Professional, Skill, User
 from consult.services import messages as chat
+from consult.services.reads import case_read_record
 from staff.services import needs_second_factor, second_factor_check
 
 CASE_REF = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="Case reference")
@@ -174,7 +175,7 @@ class FiguresView(APIView):
 class CaseListView(APIView):
     @extend_schema(responses={200: s.CaseSerializer(many=True)}, tags=["cases"])
     def get(self, request: Request) -> Response:
-        """My cases: a resident's own, a professional's assigned, every case for a coordinator."""
+        """My cases: a resident's own, a professional's assigned, those of a coordinator's domains."""
         cases = selectors.visible_cases(_user(request)).order_by("-created_at")[:200]
         return Response(s.CaseSerializer(cases, many=True).data)
 
@@ -182,7 +183,9 @@ class CaseListView(APIView):
 class CaseDetailView(APIView):
     @extend_schema(parameters=[CASE_REF], responses={200: s.CaseDetailSerializer}, tags=["cases"])
     def get(self, request: Request, reference: str) -> Response:
-        return _detail(request, _case(request, reference))
+        case = _case(request, reference)
+        case_read_record(case=case, user=_user(request))
+        return _detail(request, case)
 
 
 class CaseActionView(APIView):

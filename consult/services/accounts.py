@@ -60,8 +60,14 @@ def professional_create(
 
 
 @transaction.atomic
-def coordinator_create(*, phone: str, name: str, password: str) -> User:
-    return User.objects.create_user(phone=phone, password=password, name=name, role=Role.COORDINATOR, is_staff=True)
+def coordinator_create(
+    *, phone: str, name: str, password: str, domains: Iterable[str] = (), platform_wide: bool = False
+) -> User:
+    """A coordinator of an organisation's domains (`domains`: kinds of case), or of every domain."""
+    return User.objects.create_user(
+        phone=phone, password=password, name=name, role=Role.COORDINATOR, is_staff=True,
+        domains=sorted(set(domains)), platform_wide=platform_wide,
+    )
 
 
 @transaction.atomic

@@ -22,5 +22,6 @@ def case_notices(case: Any, user: Any) -> list[Notice]:
 
 
 @register.simple_tag
-def notices_failed() -> list[Notice]:
-    return notices_needing_attention()
+def notices_failed(user: Any) -> list[Notice]:
+    """For the dashboard: those of the coordinator's domains."""
+    return notices_needing_attention(kinds=user.coordinated_kinds)

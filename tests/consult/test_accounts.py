@@ -138,11 +138,12 @@ def test_it_creates_a_doctor_with_skills_from_the_command_line(
 def test_it_creates_a_coordinator_from_the_command_line(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAFF_PASSWORD", STAFF_PASSWORD)
 
-    _create_staff("--role=coordinator", "--phone=13600000009", "--name=吴协调")
+    _create_staff("--role=coordinator", "--phone=13600000009", "--name=吴协调", "--domains=legal")
 
     user = User.objects.get(phone="13600000009")
     assert user.is_coordinator
     assert user.is_staff
+    assert user.coordinated_kinds == {Kind.LEGAL}
     assert not Professional.objects.filter(user=user).exists()
     client, _ = _log_in("13600000009", STAFF_PASSWORD)
     assert client.get(reverse("dashboard"))["Location"].startswith(reverse("staff:enrol"))

@@ -24,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--skills", default="", help="Comma-separated service codes.")
         parser.add_argument("--capacity", type=int, default=5)
         parser.add_argument("--on-duty", action="store_true")
+        parser.add_argument(
+            "--domains", default="", help="A coordinator's kinds of case, comma-separated (medical, legal)."
+        )
+        parser.add_argument("--platform-wide", action="store_true", help="A coordinator of every domain.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = os.environ.get("STAFF_PASSWORD") or getpass.getpass("Password: ")
@@ -33,7 +37,13 @@ class Command(BaseCommand):
             raise CommandError("password: " + " ".join(error.messages)) from None
         try:
             if options["role"] == Role.COORDINATOR:
-                user = services.coordinator_create(phone=options["phone"], name=options["name"], password=password)
+                domains = [d.strip() for d in options["domains"].split(",") if d.strip()]
+                if not domains and not options["platform_wide"]:
+                    raise CommandError("a coordinator needs --domains (medical, legal) or --platform-wide")
+                user = services.coordinator_create(
+                    phone=options["phone"], name=options["name"], password=password, domains=domains,
+                    platform_wide=options["platform_wide"],
+                )
                 self.stdout.write(f"coordinator {user.phone} created")
                 return
             codes = [c.strip() for c in options["skills"].split(",") if c.strip()]

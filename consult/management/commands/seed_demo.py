@@ -81,7 +81,9 @@ LAWYERS = [
 CITY_RATES = {"city": "杭州", "effective_from": date(2024, 1, 1), "minimum_wage": Decimal("2490"),
               "average_wage": Decimal("10000")}
 FUND = ("市总工会法律援助基金", Decimal("200"))
-COORDINATOR = ("13600000001", "周协调")
+COORDINATOR = ("13600000001", "周协调")  # platform-wide
+# The hospital's and the union's own coordinators: each sees the cases of its domain only.
+DOMAIN_COORDINATORS = [("13600000002", "吴协调", Kind.MEDICAL), ("13600000003", "郑协调", Kind.LEGAL)]
 RESIDENTS = [("13800000001", "王秀英"), ("13800000002", "李大山"), ("13800000003", "陈小梅")]
 
 
@@ -114,7 +116,12 @@ class Command(BaseCommand):
         )
         LegalAidFund.objects.update_or_create(name=FUND[0], defaults={"hourly_rate": FUND[1]})
         if not User.objects.filter(phone=COORDINATOR[0]).exists():
-            services.coordinator_create(phone=COORDINATOR[0], name=COORDINATOR[1], password=DEMO_PASSWORD)
+            services.coordinator_create(
+                phone=COORDINATOR[0], name=COORDINATOR[1], password=DEMO_PASSWORD, platform_wide=True
+            )
+        for phone, name, kind in DOMAIN_COORDINATORS:
+            if not User.objects.filter(phone=phone).exists():
+                services.coordinator_create(phone=phone, name=name, password=DEMO_PASSWORD, domains=[kind])
         for phone, name in RESIDENTS:
             if not User.objects.filter(phone=phone).exists():
                 services.resident_signup(phone=phone, name=name, password=DEMO_PASSWORD)
@@ -136,7 +143,10 @@ class Command(BaseCommand):
                 monthly_wage=Decimal("4000"), amount_received=Decimal("802"), amount_claimed=Decimal("1400"),
                 desired_outcome="补发病假工资差额。", city="杭州", sick_days=20,
             )
-        staff_phones = [*(row[0] for row in DOCTORS), *(row[0] for row in LAWYERS), COORDINATOR[0]]
+        staff_phones = [
+            *(row[0] for row in DOCTORS), *(row[0] for row in LAWYERS), COORDINATOR[0],
+            *(row[0] for row in DOMAIN_COORDINATORS),
+        ]
         for user in User.objects.filter(phone__in=staff_phones):
             demo_recovery_codes(user)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Every demo password: {DEMO_PASSWORD}"))
