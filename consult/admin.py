@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
 
 from consult import services
 from consult.errors import CaseError
@@ -30,7 +31,7 @@ class ProfessionalInline(admin.StackedInline[Professional, User]):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     add_form = PhoneUserCreationForm
     ordering = ("phone",)
     list_display = ("phone", "name", "role", "is_active", "date_joined")
@@ -47,7 +48,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Skill)
-class SkillAdmin(admin.ModelAdmin[Skill]):
+class SkillAdmin(SimpleHistoryAdmin):
     list_display = ("code", "name_zh", "name_en", "kind", "office_phone", "response_hours", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("code", "name_zh", "name_en", "office_zh", "office_en")
@@ -55,7 +56,7 @@ class SkillAdmin(admin.ModelAdmin[Skill]):
 
 
 @admin.register(Professional)
-class ProfessionalAdmin(admin.ModelAdmin[Professional]):
+class ProfessionalAdmin(SimpleHistoryAdmin):
     list_display = ("user", "kind", "organisation", "city", "capacity", "on_duty", "last_assigned_at")
     list_filter = ("kind", "on_duty", "city", "organisation", "skills")
     search_fields = ("user__name", "user__phone", "organisation", "city")

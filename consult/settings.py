@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "simple_history",
     "staff",
 ]
 
@@ -106,6 +107,8 @@ MIDDLEWARE = [
     # Staff sessions reach nothing but the second-factor pages until the code is given.
     "django_otp.middleware.OTPMiddleware",
     "staff.middleware.SecondFactorMiddleware",
+    # Who made an admin edit, for the models' history (staff/models.py).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy, Permissions-Policy, no-store (consult/headers.py); after the

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from legal.models import (
     CityRates,
@@ -16,7 +17,7 @@ from legal.models import (
 
 
 @admin.register(CityRates)
-class CityRatesAdmin(admin.ModelAdmin[CityRates]):
+class CityRatesAdmin(SimpleHistoryAdmin):
     list_display = ("city", "effective_from", "minimum_wage", "average_wage", "sick_pay_floor_percent")
     list_filter = ("city",)
 
@@ -39,14 +40,14 @@ class ClaimEstimateAdmin(admin.ModelAdmin[ClaimEstimate]):
 
 
 @admin.register(LawyerProfile)
-class LawyerProfileAdmin(admin.ModelAdmin[LawyerProfile]):
+class LawyerProfileAdmin(SimpleHistoryAdmin):
     list_display = ("professional", "union", "firm")
     search_fields = ("professional__user__name", "union", "firm")
     list_select_related = ("professional__user",)
 
 
 @admin.register(LegalAidFund)
-class LegalAidFundAdmin(admin.ModelAdmin[LegalAidFund]):
+class LegalAidFundAdmin(SimpleHistoryAdmin):
     list_display = ("name", "hourly_rate")
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from medical.models import ConsultationNote, DoctorProfile, HomeVisit, MedicalIntake
 
@@ -15,7 +16,7 @@ class MedicalIntakeAdmin(admin.ModelAdmin[MedicalIntake]):
 
 
 @admin.register(DoctorProfile)
-class DoctorProfileAdmin(admin.ModelAdmin[DoctorProfile]):
+class DoctorProfileAdmin(SimpleHistoryAdmin):
     list_display = ("professional", "department", "title")
     list_filter = ("department", "title")
     search_fields = ("professional__user__name", "department")

@@ -1,17 +1,19 @@
 """Every staff read of a case is on its timeline, once per person and case in a while, and the
-resident sees who looked; nothing deletes a case or its trail."""
+resident sees who looked; the admin keeps the history of what staff edit; nothing deletes a case
+or its trail."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from consult.models import Case, CaseEvent, Document, Message, Professional, User, Verb
+from consult.models import Case, CaseEvent, Document, Message, Professional, Skill, User, Verb
 from consult.services.reads import READ_RECORD_WINDOW
 from tests.conftest import PASSWORD, second_factor_fields
 
@@ -99,3 +101,40 @@ def test_it_offers_no_deletion_of_a_case_or_its_trail_in_the_admin_or_the_api(
         request = type("R", (), {"user": coordinator})()
         assert not admin.site._registry[model].has_delete_permission(request)
     assert Message not in admin.site._registry
+
+
+@pytest.mark.parametrize("changed", ["skill", "user"])
+def test_it_keeps_the_history_of_an_admin_edit_with_who_made_it(
+    changed: str, respiratory: Skill, doctor: Professional, coordinator: User, login: Callable[..., Client]
+) -> None:
+    client = login(coordinator)
+    if changed == "skill":
+        url = reverse("admin:consult_skill_change", args=[respiratory.pk])
+        page = client.get(url)
+        form = page.context["adminform"].form
+        data = {k: v for k, v in form.initial.items() if v is not None}
+        data.update(response_hours=6, required_documents="[]", materials_zh="", materials_en="")
+        assert client.post(url, data).status_code == 302
+        history = respiratory.history.all()  # type: ignore[attr-defined]
+        assert history.first().response_hours == 6
+    else:
+        user = doctor.user
+        user.role = "coordinator"
+        user.domains = ["medical"]
+        user.save()
+        history = user.history.all()  # type: ignore[attr-defined]
+        assert history.first().role == "coordinator"
+        url = reverse("admin:consult_user_history", args=[user.pk])
+        assert client.get(url).status_code == 200
+        return
+    assert history.first().history_user == coordinator
+    assert client.get(reverse("admin:consult_skill_history", args=[respiratory.pk])).status_code == 200
+
+
+def test_it_keeps_no_history_row_for_a_log_in_nor_any_password_hash(coordinator: User) -> None:
+    before = coordinator.history.count()  # type: ignore[attr-defined]
+    client = Client()
+    client.post(reverse("login"), {"username": coordinator.phone, "password": PASSWORD})
+
+    assert coordinator.history.count() == before  # type: ignore[attr-defined]
+    assert "password" not in {f.name for f in coordinator.history.model._meta.fields}  # type: ignore[attr-defined]
