@@ -91,7 +91,6 @@ class LoginSerializer(serializers.Serializer):
     )
 
 
-
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
     expiry = serializers.DateTimeField(allow_null=True)
