@@ -1,7 +1,9 @@
 """The API answers what its own OpenAPI schema says, whatever a client sends: schemathesis
-generates requests for every operation of /api/v1/schema/ and checks that none is a server error
-and that every status, content type, header and body matches the schema. It runs as anonymous,
-as the resident who owns a case, as the doctor assigned to it, and as a coordinator.
+generates requests for every operation of /api/v1/schema/ and runs its checks (no server error;
+status, content type, headers and body as the schema says; authentication not ignored; unsupported
+methods refused; a deleted resource gone...; all but the two named below). It runs
+anonymously, as the resident who owns a case, as the doctor assigned to it, as the lawyer
+assigned to a labour dispute, and as a coordinator.
 
 The generated references and document ids are random, so half of them are swapped for the real
 case and document: the calls then reach the views' logic, not only the 404 of a missing case.
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,12 +22,15 @@ import schemathesis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from consult import services
 from consult.models import Case, Document, Professional, User
 from consult.wsgi import application
+from legal import services as legal_services
+from legal.models import Result
 from tests.api.conftest import API, token_for, write_note
 from tests.consult import files_corpus as corpus
 
@@ -35,13 +42,20 @@ CHECKS = [
     checks.response_schema_conformance,
 ]
 
+# Every check but two, which this API does not pass yet (what they found is listed in issue 14):
+# positive_data_acceptance (a refusal by role or state answers 400 where it is a 403 or a 409, and
+# the schema does not say every rule: a rating's 1 to 5, the consent that must be given, the
+# services that exist) and negative_data_rejection (on_duty may be left out; a phone is read more
+# loosely than any pattern says).
+NOT_YET = [checks.positive_data_acceptance, checks.negative_data_rejection]
+
 # The logouts revoke the token the run is using: every later call of that role would be a 401.
 # They are checked on their own, last, below.
 LOGOUTS = [f"{API}auth/logout/", f"{API}auth/logout/all/"]
 full_schema = schemathesis.openapi.from_wsgi(f"{API}schema/", application)
 schema = full_schema.exclude(path=LOGOUTS)
 
-ROLES = ["anonymous", "owner", "assignee", "coordinator"]
+ROLES = ["anonymous", "resident", "doctor", "lawyer", "coordinator"]
 
 
 class World:
@@ -69,12 +83,25 @@ def connection_kept_across_requests() -> Iterator[None]:
 def world(
     request: pytest.FixtureRequest, case: Case, alice: User, doctor: Professional, coordinator: User, bob: User
 ) -> Iterator[World]:
-    services.case_accept(case=case, professional=doctor)
-    write_note(case, doctor)
+    if request.param == "lawyer":
+        # The lawyer's own case: Alice's sick-pay dispute, accepted, with a recorded outcome.
+        case = request.getfixturevalue("legal_case")
+        lawyer: Professional = request.getfixturevalue("lawyer")
+        services.case_accept(case=case, professional=lawyer)
+        legal_services.outcome_record(
+            case=case, professional=lawyer, result=Result.SETTLED, amount_agreed=Decimal("598"),
+            payment_due=timezone.localdate() + timedelta(days=14),
+        )
+    else:
+        services.case_accept(case=case, professional=doctor)
+        write_note(case, doctor)
     document, _new = services.document_add(
         case=case, uploader=alice, upload=SimpleUploadedFile("r.pdf", corpus.pdf()), name="r.pdf", kind="exam_report"
     )
-    user = {"anonymous": None, "owner": alice, "assignee": doctor.user, "coordinator": coordinator}[request.param]
+    user = {
+        "anonymous": None, "resident": alice, "doctor": doctor.user, "coordinator": coordinator,
+        "lawyer": case.assignee.user if case.assignee else None,
+    }[request.param]
     headers = {"Accept-Language": "en"}
     if user is not None:
         headers["Authorization"] = f"Token {token_for(user)}"
@@ -97,7 +124,9 @@ def aim_at_real_objects(call: Any, world: World) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=10,
+    # A few per operation and role: with the coverage phase's own cases, enough to find a wrong
+    # shape, and the five roles stay within a few minutes.
+    max_examples=4,
     deadline=None,
     # The same examples every run: a failure here is reproducible, never a fluke of the seed.
     derandomize=True,
@@ -106,7 +135,7 @@ def aim_at_real_objects(call: Any, world: World) -> None:
 )
 def test_it_answers_every_operation_as_its_schema_says_without_a_server_error(case: Any, world: World) -> None:
     aim_at_real_objects(case, world)
-    case.call_and_validate(headers=world.headers, checks=CHECKS)
+    case.call_and_validate(headers=world.headers, excluded_checks=NOT_YET)
 
 
 @pytest.mark.parametrize("path", LOGOUTS)
