@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.signals import user_logged_in
 from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
@@ -21,15 +22,20 @@ from accounts import access, services
 from accounts.forms import CodeRequestForm, PhoneCodeForm, ResetCodeForm, SignupCodeForm
 from accounts.models import Purpose
 from accounts.services import CodeLimit, CodeRefused
+from consult import limits
 from consult.api.errors import error_response
 from consult.api.serializers import TokenSerializer, validate_with
+from consult.api.throttles import Limited
 from consult.models import User
-from consult.public_views import _client_ip as client_address
+from consult.net import client_address
 
 
-def token_response(user: User, http_status: int = 200) -> Response:
-    """A new token for `user` (stored hashed on our side), as every log-in answers."""
+def token_response(request: Request, user: User, http_status: int = 200) -> Response:
+    """A new token for `user` (stored hashed on our side), as every log-in answers. It is a log-in
+    as a page's is (user_logged_in): the last log-in is recorded, and axes forgets this phone's
+    failed passwords from this address (accounts/lockout.py)."""
     instance, token = AuthToken.objects.create(user)
+    user_logged_in.send(sender=type(user), request=request._request, user=user)
     who = {"name": user.name, "role": user.role, "phone": user.phone}
     return Response({"token": token, "expiry": instance.expiry, "user": who}, status=http_status)
 
@@ -93,6 +99,11 @@ class CodeRequestView(APIView):
         user = request.user if isinstance(request.user, User) else None
         if data["purpose"] == Purpose.CHANGE_PHONE and user is None:
             raise exceptions.NotAuthenticated()
+        if data["purpose"] == Purpose.SIGNUP:
+            try:
+                limits.take("signup", f"address:{client_address(request._request)}")
+            except limits.RateLimited as limited:
+                raise Limited(limited) from None
         try:
             sent = services.code_send(
                 phone=data["phone"], purpose=data["purpose"], client_address=client_address(request._request),
@@ -116,7 +127,7 @@ class CodeLoginView(APIView):
             user = services.login_with_code(phone=data["phone"], code=data["code"])
         except CodeRefused as error:
             return refusal(error)
-        return token_response(user)
+        return token_response(request, user)
 
 
 class SignupView(APIView):
@@ -139,7 +150,7 @@ class SignupView(APIView):
             )
         except CodeRefused as error:
             return refusal(error)
-        return token_response(user, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return token_response(request, user, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class PasswordResetView(APIView):
@@ -154,7 +165,7 @@ class PasswordResetView(APIView):
             user = services.password_reset_with_code(phone=data["phone"], code=data["code"], password=data["password"])
         except CodeRefused as error:
             return refusal(error)
-        return token_response(user)
+        return token_response(request, user)
 
 
 class PhoneChangeView(APIView):

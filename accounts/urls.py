@@ -14,4 +14,5 @@ urlpatterns = [
     path("phone/", views.phone, name="phone"),
     path("phone/code/", views.phone_code, name="phone_code"),
     path("logout/everywhere/", views.logout_everywhere, name="logout_everywhere"),
+    path("lockouts/", views.lockouts, name="lockouts"),
 ]

@@ -22,18 +22,16 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts import access, services
+from accounts import access, lockout, services
 from accounts.forms import CodeForm, NewPhoneForm, PhoneForm, ResetForm, SignupForm
 from accounts.models import Purpose
 from accounts.services import CodeLimit, CodeRefused
+from consult import limits
 from consult.forms import PhoneLoginForm
 from consult.models import User
+from consult.net import client_address
 from consult.once import submit_once
-from consult.public_views import _client_ip
-
-# The client address the limits count by: the rule the tracking limit uses (REMOTE_ADDR, never a
-# header the client writes), until issue 16 gives the project one trusted-proxy rule.
-client_address = _client_ip
+from consult.views import coordinator_required
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 PENDING = "accounts.pending."
@@ -162,7 +160,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        sent, status = _send(request, form, Purpose.SIGNUP)
+        try:
+            limits.take("signup", f"address:{client_address(request)}")
+        except limits.RateLimited as limited:
+            form.add_error(None, limited.message)
+            sent, status = False, 429
+        else:
+            sent, status = _send(request, form, Purpose.SIGNUP)
         if sent:
             password = form.cleaned_data["password"]
             request.session[PENDING + Purpose.SIGNUP] = {
@@ -216,6 +220,12 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if "password" in request.POST:
+            try:
+                # Per address, the count the API's log-in shares; axes locks the phone and address.
+                limits.take("login", f"address:{client_address(request)}")
+            except limits.RateLimited as limited:
+                messages.error(request, limited.message)
+                return self.render_to_response(self.get_context_data(form=self.form_class(request)), status=429)
             return super().post(request, *args, **kwargs)
         code_form = PhoneForm(request.POST)
         status = 200
@@ -348,3 +358,23 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.success(request, _("You are logged out on every device."))
     return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+# --- coordinators: numbers locked out of password log-in -------------------------------------
+
+
+@coordinator_required
+def lockouts(request: HttpRequest) -> HttpResponse:
+    """The numbers axes has locked now (accounts/lockout.py), each with an unlock button: a
+    resident or a colleague who phoned the coordinator can log in again at once."""
+    if request.method == "POST":
+        form = PhoneForm(request.POST)
+        if form.is_valid():
+            lockout.unlock(phone=form.cleaned_data["phone"])
+            messages.success(
+                request,
+                _("%(phone)s can log in with a password again.") % {"phone": services.mask(form.cleaned_data["phone"])},
+            )
+        return redirect("accounts:lockouts")
+    context = {"locked": lockout.locked_numbers(), "lockout_minutes": settings.LOGIN_LOCKOUT_MINUTES}
+    return render(request, "accounts/lockouts.html", context)

@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from consult import files
+from consult import files, limits
 from consult.errors import CaseError
 from consult.models import Case, DocumentKind, Skill, User
 
@@ -73,9 +73,13 @@ def collect(request: HttpRequest, user: User, kinds: list[str]) -> IntakeFiles:
     for kind in kinds:
         for upload in request.FILES.getlist(f"files_{kind}"):
             try:
+                # The count of the case page's and the API's uploads (one per file, per user).
+                limits.take("uploads", f"user:{user.pk}")
                 checked = files.check_upload(upload, upload.name or "")
                 key = f"staging/{user.pk}/{uuid.uuid4().hex}"
                 files.store(key, checked.data)
+            except limits.RateLimited as limited:
+                result.errors.append(_("%(name)s: %(reason)s") % {"name": upload.name, "reason": limited.message})
             except files.UploadRefused as error:
                 reason = " ".join(error.messages)
                 result.errors.append(_("%(name)s: %(reason)s") % {"name": upload.name, "reason": reason})

@@ -4,43 +4,22 @@ the rating, QR posters, public figures, the coordinator report and its CSV expor
 from __future__ import annotations
 
 import csv
-import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from consult import figures as figures_module
-from consult import selectors, services
+from consult import limits, selectors, services
 from consult.errors import CaseError
 from consult.forms import PosterForm, RatingForm, ReportFilterForm, TrackForm
 from consult.models import Poster, User
+from consult.net import client_address
 from consult.once import submit_once
 from consult.views import coordinator_required, refused
-
-TRACK_ATTEMPTS = 10
-TRACK_WINDOW_SECONDS = 600
-
-
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
-def _track_allowed(request: HttpRequest) -> bool:
-    """At most TRACK_ATTEMPTS lookups per address per window: guessing references is slow. The
-    window's start is kept with the count, so it is the same whatever cache holds it."""
-    key = f"track:{_client_ip(request)}"
-    now = time.time()
-    started, attempts = cache.get(key) or (now, 0)
-    if now - started >= TRACK_WINDOW_SECONDS:
-        started, attempts = now, 0
-    attempts += 1
-    cache.set(key, (started, attempts), TRACK_WINDOW_SECONDS)
-    return attempts <= TRACK_ATTEMPTS
 
 
 def track(request: HttpRequest) -> HttpResponse:
@@ -51,14 +30,16 @@ def track(request: HttpRequest) -> HttpResponse:
     not_found = False
     status = 200
     if request.method == "POST":
-        if not _track_allowed(request):
-            messages.error(request, _("Too many attempts. Please wait ten minutes and try again."))
+        try:
+            limits.take("tracking_page", f"address:{client_address(request)}")
+            if form.is_valid():
+                result = services.case_track_counted(
+                    reference=form.cleaned_data["reference"], phone_last4=form.cleaned_data["phone_last4"]
+                )
+                not_found = result is None
+        except limits.RateLimited as limited:
+            messages.error(request, limited.message)
             status = 429
-        elif form.is_valid():
-            result = selectors.case_track(
-                reference=form.cleaned_data["reference"], phone_last4=form.cleaned_data["phone_last4"]
-            )
-            not_found = result is None
     return render(
         request, "consult/track.html", {"form": form, "result": result, "not_found": not_found}, status=status
     )

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "consult",
     "medical",
     "legal",
@@ -117,6 +118,8 @@ MIDDLEWARE = [
     "consult.headers.PrivateResponseMiddleware",
     # A lost database or Redis answers 503 in the request's language (after LocaleMiddleware).
     "consult.outage.OutageMiddleware",
+    # Last: turns a locked-out password log-in into accounts/lockout.py's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "consult.urls"
@@ -173,6 +176,26 @@ LOGIN_REDIRECT_URL = "home"
 # The account's name in staff's authenticator apps.
 OTP_TOTP_ISSUER = "Township Consultation"
 LOGOUT_REDIRECT_URL = "home"
+
+# Proxies in front of daphne whose X-Forwarded-For entries are trusted (consult/net.py): 0 = none,
+# the client is the socket's address. Their X-Forwarded-Proto is trusted only then (see below).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXIES must be 0 or more")
+
+# Password log-ins (web, admin, API) guarded by django-axes: a phone and a client address that fail
+# LOGIN_FAILURE_LIMIT times are refused until LOGIN_LOCKOUT_MINUTES pass (accounts/lockout.py).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 30)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "accounts.lockout.username"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -275,11 +298,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "consult.api.schema.ConsultAutoSchema",
     "EXCEPTION_HANDLER": "consult.api.errors.handler",
-    "DEFAULT_THROTTLE_RATES": {
-        "login": env_str("THROTTLE_LOGIN", "10/min"),
-        "tracking": env_str("THROTTLE_TRACKING", "20/hour"),
-        "uploads": env_str("THROTTLE_UPLOADS", "60/min"),
-    },
+    # DRF's own throttles are not used (consult/api/throttles.py counts in RATE_LIMITS); any that
+    # are keyed by address read X-Forwarded-For as consult/net.py does.
+    "NUM_PROXIES": TRUSTED_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -446,7 +467,10 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Only a proxy we were told of may say the request came over https: with none, a client's
+    # X-Forwarded-Proto is ignored (it would make a plain-http request "secure").
+    if TRUSTED_PROXIES > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -471,9 +495,23 @@ CLAMAV_TIMEOUT = env_int("CLAMAV_TIMEOUT", 30)
 if CLAMAV_REQUIRED and not CLAMAV_SOCKET:
     raise ImproperlyConfigured("CLAMAV_REQUIRED is on but CLAMAV_SOCKET is empty: say where clamd listens.")
 
+# Rate limits (consult/limits.py), counted in the cache across processes. Per client address:
+# log-in tries, sign-ups, tracking lookups (page and API); per user: uploads (page and API, one per
+# file) and chat messages over the API; per case reference: wrong tracking lookups, whatever the
+# address (guessing a reference's four digits from many addresses).
+CHAT_MESSAGES_PER_10S = env_int("CHAT_MESSAGES_PER_10S", 20)
+RATE_LIMITS = {
+    "login": env_str("THROTTLE_LOGIN", "10/min"),
+    "signup": env_str("THROTTLE_SIGNUP", "20/hour"),
+    "tracking": env_str("THROTTLE_TRACKING", "20/hour"),
+    "tracking_page": env_str("THROTTLE_TRACKING_PAGE", "10/10min"),
+    "tracking_reference": env_str("THROTTLE_TRACKING_REFERENCE", "10/day"),
+    "uploads": env_str("THROTTLE_UPLOADS", "60/min"),
+    "messages": env_str("THROTTLE_MESSAGES", f"{CHAT_MESSAGES_PER_10S}/10s"),
+}
+
 # Chat: what one socket may send in any 10 seconds: messages, and frames of every type (a page sends
 # a few a minute: ping, read, typing, hello on reconnect); past either, frames are refused unworked.
-CHAT_MESSAGES_PER_10S = env_int("CHAT_MESSAGES_PER_10S", 20)
 CHAT_FRAMES_PER_10S = env_int("CHAT_FRAMES_PER_10S", 60)
 # Database threads (and so connections) of each daphne process for its sockets' work.
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 2)
@@ -502,5 +540,7 @@ LOGGING = {
         # WeasyPrint narrates every rendering step at INFO; fontTools subsetting too.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # Axes logs every log-in at INFO; its warnings (each failure, each lockout) are kept.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from consult import files, selectors, services
+from consult import files, limits, selectors, services
 from consult.domains import domain_of
 from consult.errors import CaseError
 from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, UploadRefused
@@ -304,9 +304,14 @@ def _add_files(request: HttpRequest, case: Case, kind_form: DocumentKindForm) ->
     for upload in uploads:
         result: dict[str, Any] = {"name": upload.name, "ok": False}
         try:
+            # One per file, per user: the count the API's uploads share (consult/api/throttles.py).
+            limits.take("uploads", f"user:{_user(request).pk}")
             document, created = services.document_add(
                 case=case, uploader=_user(request), upload=upload, name=upload.name or "", kind=kind
             )
+        except limits.RateLimited as limited:
+            result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": limited.message}
+            status = max(status, 429)
         except (UploadRefused, CaseError) as error:
             result["message"] = _("%(name)s: %(reason)s") % {"name": upload.name, "reason": " ".join(error.messages)}
             status = max(status, 400)

@@ -152,6 +152,17 @@ def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> Iterator[None]:
+    """Rate limits (consult/limits.py) count in the cache, which outlives a test (and is Redis in
+    the services pass): every test starts with no tries counted, whatever the last one did."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def skill_factory(db: Any) -> Callable[..., Skill]:
     counter = iter(range(1, 10_000))

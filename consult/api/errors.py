@@ -15,6 +15,7 @@ from rest_framework.views import exception_handler
 
 from consult.errors import CaseConflict, CaseError, InvalidTransition
 from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, UploadRefused
+from consult.limits import wait_message
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -61,7 +62,10 @@ def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
             "invalid", _("Please check the highlighted fields."), response.status_code, _fields(exc.detail)
         )
     if isinstance(exc, exceptions.Throttled):
-        message = _("Too many requests. Please wait %(s)d seconds.") % {"s": int(exc.wait or 1)}
+        wait = int(exc.wait or 1)
+        message = getattr(exc, "message", "") or (
+            _("Too many requests. Please wait %(s)d seconds.") % {"s": wait} if wait < 120 else wait_message(wait)
+        )
         retried = error_response("throttled", message, status.HTTP_429_TOO_MANY_REQUESTS)
         if exc.wait:
             retried["Retry-After"] = str(int(exc.wait))

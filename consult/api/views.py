@@ -17,18 +17,19 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.api import token_response
 from consult import figures as figures_module
-from consult import files, selectors, services
+from consult import files, limits, selectors, services
 from consult.api import serializers as s
 from consult.api.errors import error_response
 from consult.api.idempotency import idempotent
+from consult.api.throttles import Limited, LoginThrottle, MessageThrottle, UploadThrottle, post_only
 from consult.errors import CaseError
 from consult.forms import ReasonForm, TrackForm
 from consult.models import Case, Document, Message, Professional, Skill, User
+from consult.net import client_address
 from consult.services import messages as chat
 from consult.services.reads import case_read_record
 from staff.services import needs_second_factor, second_factor_check
@@ -64,8 +65,8 @@ def _detail(request: Request, case: Case, http_status: int = 200) -> Response:
 class LoginView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    # Per address, shared with the login page; the phone and address pair is locked out by axes.
+    throttle_classes = [LoginThrottle]
 
     @extend_schema(request=s.LoginSerializer, responses={200: s.TokenSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
@@ -92,7 +93,7 @@ class LoginView(APIView):
         if needs_second_factor(user) and second_factor_check(user=user, code=code) is None:
             message = _("Staff accounts need the code from their authenticator app (or a recovery code).")
             return error_response("second_factor_required", message, 400, {"otp_code": [message]})
-        return token_response(user)
+        return token_response(request, user)
 
 
 class LogoutView(APIView):
@@ -119,15 +120,17 @@ class ServiceListView(APIView):
 
 class TrackView(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "tracking"
 
     @extend_schema(request=s.TrackSerializer, responses={200: s.TrackedSerializer}, tags=["public"])
     def post(self, request: Request) -> Response:
         """Status by reference + the last 4 digits of the phone; a wrong pair and a missing case
-        give the same 404."""
-        data = s.validate_with(TrackForm, request.data)
-        tracked = selectors.case_track(reference=data["reference"], phone_last4=data["phone_last4"])
+        give the same 404. Limited per client address and per reference (429 with Retry-After)."""
+        try:
+            limits.take("tracking", f"address:{client_address(request._request)}")
+            data = s.validate_with(TrackForm, request.data)
+            tracked = services.case_track_counted(reference=data["reference"], phone_last4=data["phone_last4"])
+        except limits.RateLimited as limited:
+            raise Limited(limited) from None
         if tracked is None:
             return error_response("not_found", _("No case matches this reference and phone number."), 404)
         return Response(s.TrackedSerializer(tracked).data)
@@ -221,10 +224,8 @@ class CaseActionView(APIView):
 
 
 class DocumentListView(APIView):
-    throttle_scope = "uploads"
-
     def get_throttles(self) -> list[Any]:
-        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+        return post_only(UploadThrottle, self.request)
 
     @extend_schema(parameters=[CASE_REF], responses={200: s.DocumentSerializer(many=True)}, tags=["documents"])
     def get(self, request: Request, reference: str) -> Response:
@@ -290,6 +291,9 @@ class DocumentDownloadView(APIView):
 
 
 class MessageListView(APIView):
+    def get_throttles(self) -> list[Any]:
+        return post_only(MessageThrottle, self.request)
+
     @extend_schema(
         parameters=[
             CASE_REF,

@@ -34,7 +34,14 @@ from consult.services.documents import (
     documents_sweep_orphans,
     summary_generate,
 )
-from consult.services.public import poster_create, poster_pdf, poster_url, rating_skip, rating_submit
+from consult.services.public import (
+    case_track_counted,
+    poster_create,
+    poster_pdf,
+    poster_url,
+    rating_skip,
+    rating_submit,
+)
 from consult.services.timeline import record_event
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "case_resolve",
     "case_submit",
     "case_sweep_unaccepted",
+    "case_track_counted",
     "case_withdraw",
     "coordinator_create",
     "document_add",

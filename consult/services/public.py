@@ -11,9 +11,27 @@ from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from consult import limits
 from consult.errors import CaseError
 from consult.models import Case, Poster, Rating, Skill, Status, User
+from consult.selectors import Tracked, case_track
 from consult.tally import tally_refresh
+
+LOOKED_UP_TOO_OFTEN = _(
+    "This case has been looked up too many times today. Please try again tomorrow, or log in to see it."
+)
+
+
+def case_track_counted(*, reference: str, phone_last4: str) -> Tracked | None:
+    """case_track, counted per reference whatever the address (the callers count per address
+    first): guessing a case's four phone digits from many addresses gets a few tries a day, not
+    10,000. Every lookup counts, the right pair too, so the count cannot tell a guesser which one
+    was right. Raises limits.RateLimited."""
+    try:
+        limits.take("tracking_reference", f"reference:{reference.upper()}")
+    except limits.RateLimited as limited:
+        raise limits.RateLimited(limited.scope, limited.retry_after, str(LOOKED_UP_TOO_OFTEN)) from None
+    return case_track(reference=reference, phone_last4=phone_last4)
 
 
 def _rateable(case: Case, resident: User) -> None:

@@ -25,7 +25,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 # nothing, which made the storm worse (2,000 sockets on two daphnes: 282 connected and 1,718
 # dropped with the default; all 2,000 connected with 30 s). Production runs daphne with these too.
 DAPHNE_OPTIONS = ["--websocket_connect_timeout", "30"]
+# Behind TRUSTED_PROXIES proxies daphne reads X-Forwarded-Proto (so a page reached over https says
+# so, websockets too) and X-Forwarded-For. Daphne takes the leftmost X-Forwarded-For entry, which a
+# client may write: the limits and the lockout never use it but consult/net.py's rule. Never
+# without a proxy, or any client could name its own scheme.
+PROXY_OPTIONS = ["--proxy-headers"]
 STOP_SECONDS = 15.0  # daphne drains its sockets within 10 s
+
+
+def daphne_command(host: str, port: int) -> list[str]:
+    proxy = PROXY_OPTIONS if settings.TRUSTED_PROXIES > 0 else []
+    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), *DAPHNE_OPTIONS, *proxy,
+            "consult.asgi:application"]
 
 
 def _relay(name: str, stream: IO[bytes], out: IO[str], lock: threading.Lock) -> None:
@@ -47,8 +58,7 @@ class Command(BaseCommand):
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "consult"]
         commands = {
-            "daphne": [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]), *DAPHNE_OPTIONS,
-                       "consult.asgi:application"],
+            "daphne": daphne_command(options["host"], options["port"]),
             # Mingle and gossip talk to other workers: there are none here, and on the filesystem
             # broker they would only poll.
             "worker": [*celery, "worker", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
