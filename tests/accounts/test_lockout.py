@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from axes.models import AccessAttempt
 from django.core.cache import cache
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
@@ -126,6 +126,22 @@ def test_it_lets_the_password_in_again_once_the_wait_is_over(alice: User, browse
     assert signed_in(client) == str(alice.pk)
 
 
+def test_it_locks_by_the_address_the_trusted_proxy_saw(
+    alice: User, settings: Any, browser: Callable[..., Client]
+) -> None:
+    settings.TRUSTED_PROXIES = 1
+    proxy = browser(address="10.0.0.2")  # every request comes through it
+    for n in range(10):
+        # The client writes the first entry (a new one each time); the proxy appends the address.
+        web_login(proxy, alice.phone, "wrong", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.50")
+
+    locked = web_login(proxy, alice.phone, PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.50")
+    assert locked.status_code == 429
+    # Alice herself, through the same proxy from her own address, is not locked out.
+    assert web_login(browser(address="10.0.0.2"), alice.phone, PASSWORD,
+                     HTTP_X_FORWARDED_FOR="203.0.113.51").status_code == 302
+
+
 def test_it_locks_the_admin_login(coordinator: User, browser: Callable[..., Client]) -> None:
     client = browser()
     url = reverse("admin:login")
@@ -229,3 +245,23 @@ def test_it_throttles_sign_ups_per_address_through_rotated_x_forwarded_for(
     answer = api.post("/api/v1/auth/code/", {"phone": "13900008888", "purpose": "signup"}, format="json")
     assert answer.status_code == 429
     assert answer.json()["error"]["code"] == "throttled"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_it_answers_a_locked_out_login_the_same_under_daphne(alice: User) -> None:
+    """Under ASGI, as daphne serves it, axes' middleware runs its async path (which passes the
+    lockout answer its arguments in another order): the page and the API answer the same there."""
+    client = AsyncClient(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    for _ in range(10):
+        await client.post(reverse("login"), {"username": alice.phone, "password": "wrong"})
+
+    page = await client.post(reverse("login"), {"username": alice.phone, "password": PASSWORD})
+    api = await client.post(
+        API_LOGIN, {"phone": alice.phone, "password": PASSWORD}, content_type="application/json"
+    )
+
+    assert page.status_code == 429
+    assert zh(LOCKED, minutes=30) in text_of(page)
+    assert api.status_code == 429
+    assert api.json()["error"]["code"] == "locked_out"
