@@ -112,8 +112,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Content-Security-Policy, Permissions-Policy, no-store (consult/headers.py); after the
-    # session and auth middlewares, so they see who is signed in.
+    # Content-Security-Policy, Permissions-Policy, no-store (consult/headers.py). They read the
+    # request's cookies and headers only (no session store, no user): the 500 page needs neither.
     "consult.headers.ContentSecurityPolicyMiddleware",
     "consult.headers.PrivateResponseMiddleware",
     # A lost database or Redis answers 503 in the request's language (after LocaleMiddleware).
