@@ -32,11 +32,12 @@ HASHED = re.compile(r"\.[0-9a-f]{12}\.(css|js)$")
 
 
 def readme_steps() -> list[list[str]]:
-    """The commands of README's production block, continuation lines joined."""
+    """The commands of README's production block, continuation lines joined, comments dropped."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Production from a fresh clone", 1)[1]
     block = section.split("```sh\n", 1)[1].split("```", 1)[0]
-    return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    commands = (shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines())
+    return [command for command in commands if command]
 
 
 def fresh_copy(target: Path) -> Path:
