@@ -47,7 +47,8 @@ def case_create_view(
             if not user.is_resident:
                 raise CaseError(_("Only residents open cases."), code="not_resident")
             code = str(s.fields_of(request.data).get("skill", ""))
-            skill = Skill.objects.filter(code=code, kind=kind, is_active=True).first()
+            # A NUL cannot be sent to PostgreSQL (DataError, a 500): such a code names no service.
+            skill = Skill.objects.filter(code=code, kind=kind, is_active=True).first() if "\x00" not in code else None
             cleaned = s.validate_with(form_class, request.data, replace={"skill": skill.pk if skill else ""})
             case, _problems = open_case(resident=user, data=cleaned)
             return _detail(request, case, 201)
