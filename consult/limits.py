@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -58,22 +59,33 @@ class RateLimited(Exception):
         return self._message or wait_message(self.retry_after)
 
 
+# A window's key lives a little past the window, so a clock a second off between hosts cannot
+# start a second count for the same window.
+GRACE_SECONDS = 5
+
+
+def window_key(scope: str, actor: str, window_start: int) -> str:
+    return f"limit:{scope}:{actor}:{window_start}"
+
+
+def count_in(cache: BaseCache, key: str, amount: int, timeout: int) -> int:
+    """Add `amount` to the count at `key` (made if missing) and return it, atomically."""
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return int(cache.incr(key, amount))
+    except ValueError:
+        # Expired between add and incr (the window's last instant): this try opens the next one.
+        cache.add(key, amount, timeout=timeout)
+        return amount
+
+
 def take(scope: str, actor: str, *, rate: Rate | None = None) -> None:
     """Count one try of `actor` (an address, a user, a case reference) against `scope`'s rate, or
     raise RateLimited when it is over. A try refused is counted too: hammering does not help."""
     rate = rate or rate_of(scope)
     now = time.time()
     window_start = int(now // rate.window) * rate.window
-    key = f"limit:{scope}:{actor}:{window_start}"
-    # The key lives a little past its window, so a clock a second off between hosts cannot
-    # start a second count for the same window.
-    cache.add(key, 0, timeout=rate.window + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        # Expired between add and incr (the window's last instant): this try opens the next one.
-        cache.add(key, 1, timeout=rate.window + 5)
-        count = 1
+    count = count_in(cache, window_key(scope, actor, window_start), 1, rate.window + GRACE_SECONDS)
     if count > rate.limit:
         raise RateLimited(scope, max(1, int(window_start + rate.window - now + 0.999)))
 

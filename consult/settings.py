@@ -510,9 +510,12 @@ RATE_LIMITS = {
     "messages": env_str("THROTTLE_MESSAGES", f"{CHAT_MESSAGES_PER_10S}/10s"),
 }
 
-# Chat: what one socket may send in any 10 seconds: messages, and frames of every type (a page sends
-# a few a minute: ping, read, typing, hello on reconnect); past either, frames are refused unworked.
+# Chat: what one person may send in 10 seconds, whatever their sockets and processes (realtime/limits.py):
+# messages (CHAT_MESSAGES_PER_10S, the API's count too), and frames of every type (a page sends a few a
+# minute: ping, read, typing, hello on reconnect); past either, frames are refused unworked.
 CHAT_FRAMES_PER_10S = env_int("CHAT_FRAMES_PER_10S", 60)
+# Messages that catch-ups (`hello` after a reconnect or a gap) may send back to one person a minute.
+CHAT_REPLAYED_PER_MINUTE = env_int("CHAT_REPLAYED_PER_MINUTE", 1000)
 # Database threads (and so connections) of each daphne process for its sockets' work.
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 2)
 # Chat: a participant away from the room gets one e-mail per quiet period, not one per message.

@@ -29,6 +29,7 @@ from django.utils.functional import SimpleLazyObject
 
 from accounts import access
 from consult.outage import outage_of
+from realtime.origin import SameOriginValidator
 
 logger = logging.getLogger(__name__)
 TRY_AGAIN_LATER = 1013
@@ -132,7 +133,9 @@ class TokenOrOriginValidator:
 
     def __init__(self, inner: Any) -> None:
         self.with_token = TokenAuthMiddleware(inner)
-        self.with_session = AllowedHostsOriginValidator(CookieMiddleware(SessionUserMiddleware(inner)))
+        self.with_session = SameOriginValidator(
+            AllowedHostsOriginValidator(CookieMiddleware(SessionUserMiddleware(inner)))
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if _token(scope) is not None:

@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -31,20 +30,22 @@ from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Pr
 from consult.outage import outage_of
 from consult.services import messages as chat
 from consult.templatetags.consult_tags import duration_text, system_text
-from realtime import presence, shutdown
+from realtime import limits, presence, shutdown
 from realtime.auth import logout_reaches, user_of
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
+from realtime.limits import socket_limits
 from staff.sockets import verified_user
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_SECONDS = 10.0
 TYPING_EVERY_SECONDS = 2.0
 # What a client should wait before sending again after a passing fault (database, layer).
 RETRY_AFTER_SECONDS = 2.0
-# Messages replayed to a client per trip to the database.
-REPLAY_PAGE = 500
+# Messages replayed by one `hello` (one trip to the database); a client further behind says hello
+# again from where the page ended (`more`). What catch-ups send back is bounded per person
+# (CHAT_REPLAYED_PER_MINUTE, realtime/limits.py).
+REPLAY_PAGE = 100
 # How long a closing socket may take to finish the frames it already received.
 FINISH_SECONDS = 5.0
 # A body at the limit must fit however a client encodes it: JSON encoders that escape non-ASCII
@@ -53,24 +54,6 @@ MAX_FRAME_CHARS = 12 * MESSAGE_MAX_LENGTH + 1_000
 # Close codes (4000-4999 are the application's own).
 CLOSE_ACCESS_LOST = 4403
 CLOSE_LOGGED_OUT = 4401
-
-
-class Window:
-    """At most `limit` events in any `seconds`: a sliding window of their times."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit, self.seconds = limit, seconds
-        self.times: deque[float] = deque()
-
-    def wait(self) -> float:
-        """0 if one more event fits now (and counts it), else the seconds until one would."""
-        now = time.monotonic()
-        while self.times and now - self.times[0] > self.seconds:
-            self.times.popleft()
-        if len(self.times) >= self.limit:
-            return self.seconds - (now - self.times[0])
-        self.times.append(now)
-        return 0.0
 
 
 class AwayChecks:
@@ -142,9 +125,8 @@ class CaseRoomConsumer(Consumer):
             return
         online = await presence.opened(case_id=self.case.pk, user_id=user.pk, channel_name=self.channel_name)
         self.user = user
+        self.actor = f"user:{user.pk}"  # what the limits count by (consult/limits.py's form)
         self.language = user.language
-        self.messages_window = Window(settings.CHAT_MESSAGES_PER_10S, RATE_LIMIT_SECONDS)
-        self.frames_window = Window(settings.CHAT_FRAMES_PER_10S, RATE_LIMIT_SECONDS)
         self.last_typing = 0.0
         self.read_sent = 0
         self.groups_joined = [case_group(self.case.pk), queue_group(self.case.skill_id), user_group(user.pk)]
@@ -209,8 +191,14 @@ class CaseRoomConsumer(Consumer):
         if handler is None:
             await self.send_error("unknown_type", _("Unknown frame type."))
             return
+        counts = [("frames", limits.frames(), 1)]
+        if frame_type == "message":
+            counts.append(("messages", limits.messages(), 1))
+        elif frame_type == "hello":
+            counts.append(("replayed", limits.replayed(), 0))  # counted once the page is sent
+        # Per person, across their sockets (and processes, on Redis): more tabs do not buy more.
+        wait = await socket_limits.take(self.actor, counts)
         with translation.override(self.language):
-            wait = self.frames_window.wait()
             if wait:
                 await self.send_error(
                     "rate_limited", _("You are sending messages too fast. Please wait a moment."),
@@ -252,19 +240,23 @@ class CaseRoomConsumer(Consumer):
                 )
 
     async def on_hello(self, content: dict[str, Any]) -> None:
-        """(Re)connect: replay everything after the last sequence number the client holds."""
+        """(Re)connect: replay a page of what follows the last sequence number the client holds;
+        `more` says there is more (the client says hello again from where the page ended)."""
         last_seq = content.get("last_seq", 0)
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
             await self.send_error("bad_field", _("last_seq must be a whole number."), answers="hello")
             return
-        while True:
-            batch, online = await db(self.replay)(last_seq)
-            for message in batch:
-                await self.send_json({"type": "message", "message": self.render(chat.message_payload(message))})
-            if online is not None:
-                break
-            last_seq = batch[-1].seq
-        await self.send_json({"type": "synced", "last_seq": batch[-1].seq if batch else last_seq, "online": online})
+        batch, online = await db(self.replay)(last_seq)
+        for message in batch:
+            await self.send_json({"type": "message", "message": self.render(chat.message_payload(message))})
+        if batch:
+            await socket_limits.take(self.actor, [("replayed", limits.replayed(), len(batch))])
+        synced: dict[str, Any] = {"type": "synced", "last_seq": batch[-1].seq if batch else last_seq}
+        if online is None:
+            synced["more"] = True
+        else:
+            synced["online"] = online
+        await self.send_json(synced)
 
     def replay(self, after: int) -> tuple[list[Message], list[dict[str, Any]] | None]:
         """A page of the messages after `after`, and, with the last page, who is online: one trip
@@ -280,13 +272,6 @@ class CaseRoomConsumer(Consumer):
         if not isinstance(body, str) or (document_id is not None and not isinstance(document_id, int)):
             await self.send_error(
                 "bad_field", _("The message fields have the wrong type."), answers="message", client_id=client_id
-            )
-            return
-        wait = self.messages_window.wait()
-        if wait:
-            await self.send_error(
-                "rate_limited", _("You are sending messages too fast. Please wait a moment."),
-                answers="message", client_id=client_id, retry_after=wait,
             )
             return
         message, created = await db(self.post)(client_id, body, document_id)

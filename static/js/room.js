@@ -165,7 +165,12 @@
     onmessage: function (data) {
       switch (data.type) {
         case "message": addMessage(data.message); showReceipts(); break;
-        case "synced": resyncing = false; advance(); flushOutbox(); showPresence(data.online || []); markRead(); break;
+        case "synced":
+          advance();
+          // A page of what was missed: ask for the next one from where it ended.
+          if (data.more) { socket.send({ type: "hello", last_seq: lastSeq }); break; }
+          resyncing = false; flushOutbox(); showPresence(data.online || []); markRead();
+          break;
         case "ack":
           settled(data.client_id);
           var li = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -33,19 +34,30 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class FakeClock:
-    """Stands in for the consumer module's `time`, so throttles can be stepped past."""
+    """Stands in for `time` in the consumer and the limits, so throttles can be stepped past. Each
+    clock starts at a time of its own (at the start of a minute, so the limits' fixed windows start
+    with it): counts a test leaves in the cache are never another test's."""
+
+    started = itertools.count()
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 10.0**9 + 600.0 * next(self.started)
 
     def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
         return self.now
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    from consult import limits as counts
+    from realtime import limits
+
     fake = FakeClock()
-    monkeypatch.setattr(consumers, "time", fake)
+    for module in (consumers, limits, counts):
+        monkeypatch.setattr(module, "time", fake)
     return fake
 
 
@@ -109,13 +121,29 @@ async def test_it_refuses_a_case_that_does_not_exist(connect: Connect, alice: Us
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    "origin", ["http://evil.example", "http://127.0.0.1.evil.example", "https://consult.example.org", None]
+    "origin",
+    [
+        "http://evil.example", "http://127.0.0.1.evil.example", "https://consult.example.org", None, "null", "",
+        # The site's host, but another scheme or port: another origin (another program on the machine).
+        "https://127.0.0.1", "http://127.0.0.1:8080", "http://127.0.0.1:80/page", "http://127.0.0.1:99999",
+    ],
 )
 async def test_it_refuses_a_foreign_or_missing_origin_even_with_a_valid_session(
     connect: Connect, alice: User, case: Case, origin: str | None
 ) -> None:
     comm = await connect(alice, room_path(case.reference), origin=origin)
     assert not comm.accepted
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("origin", ["http://127.0.0.1", "http://127.0.0.1:80", "https://127.0.0.1:8443"])
+async def test_it_accepts_the_sites_own_origin_and_trusted_ones(
+    connect: Connect, alice: User, case: Case, origin: str, settings: Any
+) -> None:
+    # A proxy ends TLS on 8443 and passes the socket on as plain ws: trusted as Django's CSRF does.
+    settings.CSRF_TRUSTED_ORIGINS = ["https://127.0.0.1:8443"]
+    comm = await connect(alice, room_path(case.reference), origin=origin)
+    assert comm.accepted
 
 
 # --- messages -------------------------------------------------------------------------------
@@ -304,7 +332,7 @@ async def test_it_refuses_the_21st_message_within_10_seconds_and_stores_nothing_
     assert refused["client_id"] == "burst-20"
     assert len(await texts_stored(case)) == 20
 
-    clock.now += 0.2  # the first message is now more than 10 seconds old: one more is allowed
+    clock.now += 0.2  # a new 10-second window: one more is allowed
     await say(mine, "第20条", "burst-20")
     assert len(await texts_stored(case)) == 21
 
@@ -370,7 +398,7 @@ async def test_it_stores_and_broadcasts_read_marks_that_never_go_backwards(
 
 @pytest.mark.asyncio
 async def test_it_limits_every_frame_type_not_only_messages(
-    connect: Connect, alice: User, doctor: Professional, case: Case
+    connect: Connect, alice: User, doctor: Professional, case: Case, clock: FakeClock
 ) -> None:
     from django.conf import settings
 
@@ -388,6 +416,74 @@ async def test_it_limits_every_frame_type_not_only_messages(
     refused = await receive_until(comm, "error")
     assert (refused["code"], refused["client_id"], refused["retry"]) == ("rate_limited", "over", True)
     assert not await database_sync_to_async(Message.objects.filter(client_id="over").exists)()
+
+
+@pytest.mark.asyncio
+async def test_it_counts_a_persons_messages_across_all_their_sockets(
+    connect: Connect, alice: User, case: Case, clock: FakeClock
+) -> None:
+    phone, tablet = await connect(alice, room_path(case.reference)), await connect(alice, room_path(case.reference))
+    for comm in (phone, tablet):
+        await hello(comm)
+    for n in range(10):
+        await say(phone, f"手机{n}", f"phone-{n}")
+        await say(tablet, f"平板{n}", f"tablet-{n}")
+    for comm, client_id in ((phone, "phone-over"), (tablet, "tablet-over")):
+        await comm.send_json_to({"type": "message", "client_id": client_id, "body": "太多了"})
+        refused = await receive_until(comm, "error")
+        assert (refused["code"], refused["client_id"], refused["retry"]) == ("rate_limited", client_id, True)
+    assert len(await texts_stored(case)) == 20
+
+
+@pytest.mark.asyncio
+async def test_it_counts_messages_from_the_sockets_and_the_api_together(
+    connect: Connect, alice: User, case: Case, clock: FakeClock, settings: Any
+) -> None:
+    from tests.api.conftest import API, token_client, token_for
+
+    comm = await connect(alice, room_path(case.reference))
+    await hello(comm)
+    for n in range(settings.CHAT_MESSAGES_PER_10S):
+        await say(comm, f"第{n}条", f"socket-{n}")
+
+    def post_by_the_app() -> int:
+        client = token_client(token_for(alice))
+        url = f"{API}cases/{case.reference}/messages/"
+        return int(client.post(url, {"client_id": "app-1", "body": "您好"}, format="json").status_code)
+
+    assert await database_sync_to_async(post_by_the_app)() == 429
+    assert len(await texts_stored(case)) == settings.CHAT_MESSAGES_PER_10S
+
+
+@pytest.mark.asyncio
+async def test_it_replays_at_most_a_page_a_hello_and_bounds_what_hellos_send_back(
+    connect: Connect, alice: User, case: Case, clock: FakeClock, settings: Any
+) -> None:
+    for n in range(consumers.REPLAY_PAGE + 50):
+        await database_sync_to_async(chat.message_post)(case=case, sender=alice, body=f"第{n}条", client_id=f"old-{n}")
+    comm = await connect(alice, room_path(case.reference))
+    replayed, synced = await hello(comm)
+    assert len(replayed) == consumers.REPLAY_PAGE and synced["more"] is True and "online" not in synced
+    replayed, synced = await hello(comm, last_seq=synced["last_seq"])
+    assert 50 <= len(replayed) < consumers.REPLAY_PAGE and "more" not in synced and synced["online"]
+
+    # A client asking for everything again and again (once 25 frames brought back 10,051).
+    sent_back = consumers.REPLAY_PAGE + len(replayed)
+    for _ in range(25):
+        await comm.send_json_to({"type": "hello", "last_seq": 0})
+        frame = await comm.receive_json_from(timeout=5)
+        while frame["type"] not in ("synced", "error"):
+            sent_back += frame["type"] == "message"
+            frame = await comm.receive_json_from(timeout=5)
+        if frame["type"] == "error":
+            break
+    assert (frame["code"], frame["answers"], frame["retry"]) == ("rate_limited", "hello", True)
+    assert 0 < frame["retry_after"] <= 60
+    assert settings.CHAT_REPLAYED_PER_MINUTE <= sent_back <= settings.CHAT_REPLAYED_PER_MINUTE + consumers.REPLAY_PAGE
+    assert await frames_until_quiet(comm) == []  # nothing comes back for the refused hello
+
+    clock.now += 60  # a minute later, catching up works again
+    assert len((await hello(comm, last_seq=synced["last_seq"] - 5))[0]) == 5
 
 
 @pytest.mark.asyncio

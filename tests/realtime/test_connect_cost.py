@@ -149,7 +149,7 @@ async def test_it_health_checks_a_database_thread_connection_only_after_it_was_i
 
 
 @pytest.mark.asyncio
-async def test_it_replays_page_by_page_with_who_is_online_in_the_last_trip(
+async def test_it_replays_a_page_a_hello_with_who_is_online_on_the_last_page(
     connect: Connect, alice: User, doctor: Professional, case: Case, trips: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -163,12 +163,18 @@ async def test_it_replays_page_by_page_with_who_is_online_in_the_last_trip(
     comm = await connect(alice, room_path(case.reference))
     trips.clear()
 
-    replayed, synced = await hello(comm, last_seq=0)
+    seqs: list[int] = []
+    pages: list[dict[str, Any]] = []
+    while not pages or pages[-1].get("more"):
+        replayed, synced = await hello(comm, last_seq=seqs[-1] if seqs else 0)
+        seqs += [m["seq"] for m in replayed]
+        pages.append(synced)
 
-    seqs = [m["seq"] for m in replayed]
-    assert seqs == list(range(1, len(seqs) + 1)) and synced["last_seq"] == seqs[-1] >= 7
-    assert [person["id"] for person in synced["online"]] == [alice.pk]
-    assert trips == ["replay"] * (seqs[-1] // 3 + 1)  # a page a trip; the last one says who is online
+    assert seqs == list(range(1, len(seqs) + 1)) and pages[-1]["last_seq"] == seqs[-1] >= 7
+    assert len(pages) == seqs[-1] // 3 + 1  # full pages of 3; the last one short (or empty)
+    assert [page.get("more") for page in pages] == [True] * (len(pages) - 1) + [None]
+    assert "online" not in pages[0] and [person["id"] for person in pages[-1]["online"]] == [alice.pk]
+    assert trips == ["replay"] * len(pages)  # one trip a page
 
 
 @pytest.mark.asyncio
