@@ -55,6 +55,30 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 
 
 @pytest.fixture(scope="session", autouse=True)
+def flush_by_delete() -> Iterator[None]:
+    """After each transactional test Django empties every table with one TRUNCATE on PostgreSQL,
+    which makes new files for each of the ~100 tables and waits for an exclusive lock on all of
+    them: 2 to 3 s a test, about 5 minutes of the services pass. DELETE empties the same few rows
+    in milliseconds; the foreign keys (deferrable, as Django makes them) are checked at the end of
+    the flush's transaction, so the order of the tables does not matter. Sequences are not reset
+    either way (Django's flush after a test does not ask for it)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self: Any, style: Any, tables: Any, *, reset_sequences: bool = False, **options: Any) -> list[str]:
+        if reset_sequences or options.get("allow_cascade"):
+            return truncate(self, style, tables, reset_sequences=reset_sequences, **options)
+        # The names are Django's own list of its tables, quoted.
+        deletes = (f"DELETE FROM {self.quote_name(table)};" for table in tables)  # noqa: S608
+        return ["SET CONSTRAINTS ALL DEFERRED;", *deletes]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def realtime_connections_closed(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """A socket's database work cut short when a test ends can leave its thread's connection open;
     they are closed before the test database is dropped."""
