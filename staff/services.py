@@ -10,6 +10,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import access
 from consult.models import Role, User
 
 RECOVERY_CODES = 10
@@ -54,8 +55,9 @@ def totp_secret(device: TOTPDevice) -> str:
 @transaction.atomic
 def totp_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str] | None:
     """Confirm the enrolment with a code from the app: the new authenticator replaces any older
-    one, and a fresh set of recovery codes is made. Returns the codes (shown once), or None when
-    the code does not match."""
+    one, and a fresh set of recovery codes is made. Replacing an authenticator ends the other
+    sessions, tokens and sockets (accounts/signals.py), as renewed codes do. Returns the codes
+    (shown once), or None when the code does not match."""
     device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user, confirmed=False)
     if not device.verify_token(_digits(code)):
         return None
@@ -67,9 +69,14 @@ def totp_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str] | No
 
 @transaction.atomic
 def recovery_codes_regenerate(*, user: User) -> list[str]:
-    """A new set of single-use recovery codes; the old set stops working. The codes are shown once:
-    django-otp keeps them as they are, so they are never displayed again by the site."""
-    device, _created = StaticDevice.objects.get_or_create(user=user, name=RECOVERY, defaults={"confirmed": True})
+    """A new set of single-use recovery codes; the old set stops working, and so does whatever was
+    let in with the second factor before: every session, token and socket of `user` but the one
+    the renewal is made with (`access.keeping`; its view gives it the new auth hash), as after a
+    new password. The codes are shown once: django-otp keeps them as they are, so they are never
+    displayed again by the site."""
+    device, created = StaticDevice.objects.get_or_create(user=user, name=RECOVERY, defaults={"confirmed": True})
+    if not created:
+        access.access_end(user=user, keep=access.kept_credential())
     device.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
     StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import segno
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
 
+from accounts import access
 from consult.models import User
 from staff import services
 from staff.forms import CodeForm, EnrolForm
@@ -59,6 +61,13 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/verify.html", {"form": form, "next": _next(request)}, status=200)
 
 
+def _keep_this_session(request: HttpRequest, user: User) -> None:
+    # A new second factor ended the account's other sessions by a new auth hash (accounts/access.py):
+    # this one is given it, and a new key, as Django does after a new password.
+    user.refresh_from_db(fields=["session_epoch"])
+    update_session_auth_hash(request, user)
+
+
 def _qr_svg(uri: str) -> str:
     # segno writes the SVG itself: no script, no external image, and it scales with the page.
     return segno.make(uri, error="m").svg_inline(scale=6, dark="#000", light="#fff", omitsize=True)
@@ -75,11 +84,12 @@ def enrol(request: HttpRequest) -> HttpResponse:
     device = services.totp_start(user=user)
     form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        codes = services.totp_confirm(user=user, device=device, code=form.cleaned_data["code"])
+        with access.keeping(request):
+            codes = services.totp_confirm(user=user, device=device, code=form.cleaned_data["code"])
         if codes is not None:
             device.refresh_from_db()
             otp_login(request, device)
-            request.session.cycle_key()
+            _keep_this_session(request, user)
             request.session[FRESH_CODES] = codes
             return redirect(f"{reverse('staff:recovery')}?next={_next(request)}")
         form.add_error("code", _("That code does not match. Check the time on your phone and try again."))
@@ -103,7 +113,10 @@ def recovery(request: HttpRequest) -> HttpResponse:
     if not _verified(request):
         return redirect(f"{reverse('staff:verify')}?next={reverse('staff:recovery')}")
     if request.method == "POST":
-        request.session[FRESH_CODES] = services.recovery_codes_regenerate(user=user)
+        with access.keeping(request):
+            codes = services.recovery_codes_regenerate(user=user)
+        _keep_this_session(request, user)
+        request.session[FRESH_CODES] = codes
         return redirect(reverse("staff:recovery"))
     codes = request.session.pop(FRESH_CODES, None)
     return render(

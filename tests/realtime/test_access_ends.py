@@ -7,6 +7,10 @@ should, within the moment it takes the event to cross the channel layer.
   session or token the change was made with stays, with its sockets. A reset by code (nobody
   signed in) ends them all.
 - "Log out everywhere", a new role and deactivation end everything.
+- So does a narrower scope: a coordinator's domains changed, a professional's kind changed or a
+  skill taken away (a socket opened under the old scope would go on receiving what the new one no
+  longer allows), and a staff member's second factor reset in the admin. A new authenticator or new
+  recovery codes end the others, the session they were made in stays.
 
 Sockets are opened through the real ASGI stack (session cookie or `Authorization: Token`), on the
 real channel layer (in memory, or Redis in the services pass).
@@ -24,13 +28,15 @@ import pytest_asyncio
 from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from consult.models import Case, Professional, Role, User
+from consult.models import Case, Kind, Professional, Role, Skill, User
 from realtime import consumers
 from tests.accounts.conftest import zh
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, recovery_code, second_factor_device
 from tests.realtime.conftest import (
     QUEUE_PATH,
     TIMEOUT,
@@ -408,3 +414,202 @@ async def test_it_leaves_sessions_and_tokens_alone_when_other_details_change(
 
     await browser.stays("browser")
     await app.stays("app")
+
+
+# --- a narrower scope: a coordinator's domains, a professional's kind and skills, a second factor ---
+
+
+def code_now(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift):06d}"
+
+
+# --- a coordinator's domains ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"domains": [Kind.LEGAL]}, id="a domain taken away"),
+        pytest.param({"domains": [Kind.MEDICAL, Kind.LEGAL], "platform_wide": False}, id="no longer platform-wide"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_it_ends_every_session_token_and_socket_of_a_coordinator_whose_domains_change(
+    change: dict[str, Any], devices: Open, coordinator: User, alice: User, doctor: Professional, case: Case
+) -> None:
+    await database_sync_to_async(User.objects.filter(pk=coordinator.pk).update)(platform_wide=True)
+    ended = [
+        *await devices(coordinator, room_path(case.reference), "browser", "app"),
+        *await devices(coordinator, QUEUE_PATH, "browser"),
+    ]
+    [residents] = await devices(alice, room_path(case.reference), "browser")
+
+    def narrow() -> None:
+        # As the admin's user form saves it.
+        user = User.objects.get(pk=coordinator.pk)
+        for field, value in change.items():
+            setattr(user, field, value)
+        user.save()
+
+    await database_sync_to_async(narrow)()
+
+    for each in ended:
+        await each.ends()
+    await residents.stays("resident")
+
+
+@pytest.mark.asyncio
+async def test_it_leaves_a_coordinator_signed_in_when_the_same_domains_are_saved_in_another_order(
+    devices: Open, coordinator: User, case: Case
+) -> None:
+    browser, app = await devices(coordinator, room_path(case.reference), "browser", "app")
+
+    def reorder() -> None:
+        user = User.objects.get(pk=coordinator.pk)
+        user.domains = list(reversed(user.domains))
+        user.save()
+
+    await database_sync_to_async(reorder)()
+
+    await browser.stays("browser")
+    await app.stays("app")
+
+
+# --- a professional's kind and skills ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_it_ends_a_doctors_sessions_tokens_and_sockets_when_a_skill_is_taken_away(
+    devices: Open, doctor: Professional, case: Case, skill_factory: Any
+) -> None:
+    cardiology: Skill = await database_sync_to_async(skill_factory)(code="cardiology", name_zh="心内科")
+    await database_sync_to_async(doctor.skills.add)(cardiology)
+    ended = [
+        *await devices(doctor.user, QUEUE_PATH, "browser", "app"),
+        *await devices(doctor.user, room_path(case.reference), "browser"),
+    ]
+
+    # As the admin's professional form saves its skills (ModelForm.save_m2m: `set`).
+    await database_sync_to_async(doctor.skills.set)([cardiology])
+
+    for each in ended:
+        await each.ends()
+    assert await database_sync_to_async(AuthToken.objects.filter(user=doctor.user).count)() == 0
+
+
+@pytest.mark.asyncio
+async def test_it_ends_the_sessions_of_every_doctor_whose_skills_are_cleared_from_the_skills_side(
+    devices: Open, doctor: Professional, case: Case, respiratory: Skill
+) -> None:
+    [queue] = await devices(doctor.user, QUEUE_PATH, "app")
+
+    await database_sync_to_async(respiratory.professionals.clear)()
+
+    await queue.ends()
+
+
+@pytest.mark.asyncio
+async def test_it_ends_a_professionals_sessions_when_their_kind_changes(
+    devices: Open, doctor: Professional, case: Case
+) -> None:
+    [queue] = await devices(doctor.user, QUEUE_PATH, "app")
+
+    def rekind() -> None:
+        professional = Professional.objects.get(pk=doctor.pk)
+        professional.kind = Kind.LEGAL
+        professional.save()
+
+    await database_sync_to_async(rekind)()
+
+    await queue.ends()
+
+
+@pytest.mark.asyncio
+async def test_it_leaves_a_doctor_signed_in_when_a_skill_is_added_or_their_duty_changes(
+    devices: Open, doctor: Professional, case: Case, skill_factory: Any
+) -> None:
+    app, browser = await devices(doctor.user, room_path(case.reference), "app", "browser")
+    cardiology: Skill = await database_sync_to_async(skill_factory)(code="cardiology", name_zh="心内科")
+
+    def widen() -> None:
+        professional = Professional.objects.get(pk=doctor.pk)
+        professional.skills.add(cardiology)
+        professional.on_duty = False
+        professional.capacity = 9
+        professional.save()
+
+    await database_sync_to_async(widen)()
+
+    await app.stays("app")
+    await browser.stays("browser")
+
+
+# --- a staff member's second factor -------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_it_ends_everything_when_a_coordinator_resets_a_doctors_authenticator_in_the_admin(
+    devices: Open, doctor: Professional, coordinator: User, case: Case
+) -> None:
+    ended = [
+        *await devices(doctor.user, room_path(case.reference), "browser", "app"),
+        *await devices(doctor.user, QUEUE_PATH, "app"),
+    ]
+
+    def reset() -> Any:
+        admin = Client()
+        admin.force_login(coordinator)
+        device = second_factor_device(doctor.user)
+        return admin.post(reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"})
+
+    response = await database_sync_to_async(reset)()
+    assert response.status_code == 302, response.content
+
+    for each in ended:
+        await each.ends()
+    assert await database_sync_to_async(AuthToken.objects.filter(user=doctor.user).count)() == 0
+
+
+@pytest.mark.asyncio
+async def test_it_ends_the_other_sessions_tokens_and_sockets_when_a_new_authenticator_replaces_the_old(
+    devices: Open, doctor: Professional, case: Case
+) -> None:
+    room = room_path(case.reference)
+    here, there, app = await devices(doctor.user, room, "browser", "browser", "app")
+    assert here.client is not None
+    client = here.client
+
+    def enrol() -> Any:
+        assert client.get(reverse("staff:enrol")).status_code == 200
+        pending = TOTPDevice.objects.get(user=doctor.user, confirmed=False)
+        return client.post(reverse("staff:enrol"), {"code": code_now(pending)})
+
+    response = await database_sync_to_async(enrol)()
+    assert response.status_code == 302 and response["Location"].startswith(reverse("staff:recovery"))
+
+    await there.ends()
+    await app.ends()
+    # The browser the new authenticator was confirmed in stays signed in, its pages connected.
+    await here.stays("here")
+
+
+@pytest.mark.asyncio
+async def test_it_ends_the_other_sessions_tokens_and_sockets_when_the_recovery_codes_are_renewed(
+    devices: Open, doctor: Professional, case: Case
+) -> None:
+    room = room_path(case.reference)
+    here, there, app = await devices(doctor.user, room, "browser", "browser", "app")
+    assert here.client is not None
+    client = here.client
+
+    def renew() -> Any:
+        recovery_code(doctor.user)  # an earlier set, as after enrolling
+        return client.post(reverse("staff:recovery"))
+
+    response = await database_sync_to_async(renew)()
+    assert response.status_code == 302
+
+    await there.ends()
+    await app.ends()
+    await here.stays("here")
+    assert "demo" not in (await database_sync_to_async(client.get)(reverse("staff:recovery"))).content.decode()
