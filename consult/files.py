@@ -9,19 +9,27 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import subprocess
+import sys
 import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import filetype
+import PIL
+import pillow_heif
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from django.utils.translation import gettext_lazy as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from consult import decode
 
 ACCEPTED_TYPES = {
     "application/pdf": "pdf",
@@ -46,8 +54,9 @@ PDF_SAFE_AUTOMATIC = {"/GoTo"}
 PDF_LINK_SCHEMES = ("http://", "https://", "mailto:")
 PDF_MAX_OBJECTS = 200_000
 
-# Decoding a large image takes hundreds of MB: at most this many at a time in one process, so
-# several big photos sent at once wait for each other instead of adding up.
+# Decoding a large image takes hundreds of MB (in a child process, consult/decode.py): at most this
+# many at a time from one server process, so several big photos sent at once wait for each other
+# instead of adding up.
 _DECODE_SLOTS = threading.BoundedSemaphore(2)
 
 logger = logging.getLogger(__name__)
@@ -122,36 +131,64 @@ def _damaged() -> UploadRefused:
     return UploadRefused(_("The file is damaged or incomplete. Please take the photo or scan again."), code="damaged")
 
 
+def _too_complex() -> UploadRefused:
+    return UploadRefused(
+        _("The picture takes too long or too much memory to process. Please send a smaller photo or a screenshot."),
+        code="image_too_complex",
+    )
+
+
+# The child that decodes (consult/decode.py) is started without site processing: it is told where
+# Pillow and pillow-heif live.
+_DECODER = str(Path(__file__).with_name("decode.py"))
+_DECODER_PATHS = sorted({str(Path(module.__file__ or "").parent.parent) for module in (PIL, pillow_heif)})
+
+
+def _decode_in_child(data: bytes, content_type: str) -> bytes:
+    """The picture cleaned by consult/decode.py in a process of its own, bounded in address space
+    (UPLOAD_DECODE_MEMORY_MB) and time (UPLOAD_DECODE_SECONDS, then killed), or UploadRefused. Runs
+    on the request's thread (a sync view, never the event loop), at most _DECODE_SLOTS at a time."""
+    command = [
+        sys.executable, "-I", "-S", _DECODER, content_type, str(settings.UPLOAD_MAX_IMAGE_PIXELS),
+        str(settings.UPLOAD_DECODE_MEMORY_MB * 1024 * 1024), *_DECODER_PATHS,
+    ]  # fmt: skip
+    # One malloc arena: each thread's own would reserve 64 MB of the address space the limit counts.
+    env = {"MALLOC_ARENA_MAX": "1", "PATH": os.environ.get("PATH", "")}
+    with _DECODE_SLOTS:
+        try:
+            done = subprocess.run(  # noqa: S603 - our own script and arguments, no shell
+                command, input=data, capture_output=True, timeout=settings.UPLOAD_DECODE_SECONDS, env=env, check=False
+            )
+        except subprocess.TimeoutExpired:
+            logger.warning("Picture refused: not decoded within %s s", settings.UPLOAD_DECODE_SECONDS)
+            raise _too_complex() from None
+    if done.returncode == 0 and done.stdout:
+        return done.stdout
+    if done.returncode == decode.TOO_MANY_PIXELS:
+        raise _too_many_pixels()
+    if done.returncode == decode.DAMAGED:
+        raise _damaged()
+    # Out of memory, or killed (a decoder that crashed on a hostile file): no 500, a clear reason.
+    logger.warning("Picture refused: decoder ended with %s: %s", done.returncode, done.stderr[-500:])
+    raise _too_complex()
+
+
 def _clean_image(data: bytes, content_type: str) -> tuple[bytes, str]:
-    """Decode the whole image inside the pixel limit and re-encode it without metadata."""
+    """Check the pixel count from the header, then decode the whole image in a bounded child and
+    re-encode it without metadata."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-                if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
-                    raise _too_many_pixels()
-                # The decoded picture and its encoder's buffers, held at most _DECODE_SLOTS at a time.
-                with _DECODE_SLOTS:
-                    image.load()
-                    # Keep the way the phone held the camera, then drop EXIF (GPS, device, time);
-                    # in place: a copy would hold a second full-size picture.
-                    ImageOps.exif_transpose(image, in_place=True)
-                    fmt = IMAGE_FORMATS.get(content_type, "JPEG")
-                    upright = image.convert("RGB") if fmt == "JPEG" and image.mode not in ("RGB", "L") else image
-                    # Pillow writes back what `info` holds: the JPEG comment (COM) and XMP (which can
-                    # carry the GPS position too). Only the colour profile is worth keeping.
-                    upright.info = {k: v for k, v in upright.info.items() if k == "icc_profile"}
-                    out = io.BytesIO()
-                    options: dict[str, Any] = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
-                    upright.save(out, format=fmt, **options)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels() from None
-        except UploadRefused:
-            raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise _damaged() from None
-    return out.getvalue(), "image/jpeg" if fmt == "JPEG" else content_type
+    if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
+        raise _too_many_pixels()
+    cleaned = _decode_in_child(data, content_type)
+    return cleaned, "image/jpeg" if content_type == "image/jpeg" else content_type
 
 
 def _active_pdf() -> UploadRefused:
@@ -338,23 +375,15 @@ def _check_pdf(data: bytes) -> bytes:
 
 
 def _heic_to_jpeg(data: bytes) -> bytes:
-    import pillow_heif
-
     try:
-        # open_heif reads the container's header only; the pixels are decoded by to_pillow.
+        # open_heif reads the container's header only; the pixels are decoded by the child.
         heif = pillow_heif.open_heif(io.BytesIO(data))
         width, height = heif.size
-        if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
-            raise _too_many_pixels()
-        with _DECODE_SLOTS:
-            image = heif.to_pillow()
-    except UploadRefused:
-        raise
     except (ValueError, RuntimeError, OSError):
         raise _damaged() from None
-    out = io.BytesIO()
-    image.convert("RGB").save(out, format="JPEG", quality=90)
-    return out.getvalue()
+    if width * height > settings.UPLOAD_MAX_IMAGE_PIXELS:
+        raise _too_many_pixels()
+    return _decode_in_child(data, "image/heic")
 
 
 @dataclass(frozen=True)

@@ -480,6 +480,11 @@ UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
 UPLOAD_MAX_FILES_PER_CASE = env_int("UPLOAD_MAX_FILES_PER_CASE", 20)
 UPLOAD_MAX_BYTES_PER_CASE = env_int("UPLOAD_MAX_BYTES_PER_CASE", 200 * 1024 * 1024)
 UPLOAD_MAX_IMAGE_PIXELS = env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
+# Each picture is decoded and re-encoded in a child process (consult/decode.py) with this much
+# address space at most, and killed after this long: the picture is then refused, nothing else
+# waits. A 50-megapixel picture needs about 600 MB and a few seconds.
+UPLOAD_DECODE_MEMORY_MB = env_int("UPLOAD_DECODE_MEMORY_MB", 1024)
+UPLOAD_DECODE_SECONDS = env_int("UPLOAD_DECODE_SECONDS", 20)
 # Files are read whole in the upload view; Django's own limit must not cut them first.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
 # Whole request bodies, kept by daphne before the body is read (consult/bodylimit.py): with a

@@ -6,11 +6,13 @@ reach outside the file. One binary is kept on disk, because making it takes 36 s
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
 from pathlib import Path
 
+from PIL import Image
 from pypdf import PdfWriter
 from pypdf.constants import UserAccessPermissions
 from pypdf.generic import (
@@ -37,6 +39,9 @@ TOO_COMPLEX = (
 UNSUPPORTED = (
     "This PDF uses a kind of protection or a feature that cannot be checked. Please save or print it to a "
     "new PDF without protection and upload that copy."
+)
+PICTURE_TOO_COMPLEX = (
+    "The picture takes too long or too much memory to process. Please send a smaller photo or a screenshot."
 )
 SCANNER_DOWN = (
     "The virus scanner is unavailable right now, so the file was not kept. Please try again in a few minutes."
@@ -263,3 +268,12 @@ def pdf_with_phone_photo(photo: bytes, *, width: int = 64, height: int = 48) -> 
             image,
         ]
     )
+
+
+@functools.cache
+def slow_picture() -> bytes:
+    """A PNG of 49 megapixels (under the 50-megapixel limit), 0.6 MB sent: ~150 MB once decoded, and
+    seconds to decode and re-encode. Made once per run (a second here)."""
+    out = io.BytesIO()
+    Image.new("RGB", (7000, 7000)).save(out, format="PNG", compress_level=1)
+    return out.getvalue()

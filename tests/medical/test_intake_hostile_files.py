@@ -11,7 +11,7 @@ from django.test import Client
 
 from consult.models import Case, Document, Professional, Skill, User
 from tests.consult import hostile_files as hostile
-from tests.consult.hostile_files import TOO_COMPLEX
+from tests.consult.hostile_files import PICTURE_TOO_COMPLEX, TOO_COMPLEX
 from tests.medical.conftest import body
 from tests.medical.test_intake import XRAY, answers, assert_text_kept, intake_url, staged_tokens, xray
 
@@ -28,6 +28,26 @@ def test_it_shows_the_form_again_with_the_report_s_reason_and_keeps_the_rest(
     assert response.status_code == 200
     page = body(response)
     assert f"血常规检查报告.pdf: {TOO_COMPLEX}" in page
+    assert_text_kept(page)
+    assert f"✓ {XRAY}" in page
+    assert len(staged_tokens(page)) == 1
+    assert not Case.objects.exists() and not Document.objects.exists()
+
+
+def test_it_shows_the_form_again_with_the_reason_when_a_picture_takes_too_long_to_decode(
+    lung_service: Skill, alice: User, doctor: Professional, login: Callable[..., Client], private_storage: Any,
+    settings: Any,
+) -> None:
+    settings.UPLOAD_DECODE_SECONDS = 0.3
+    scan = SimpleUploadedFile("CT.png", hostile.slow_picture(), content_type="image/png")
+
+    response = login(alice, "en").post(
+        intake_url(lung_service), answers(lung_service, files_exam_report=scan, files_imaging=xray())
+    )
+
+    assert response.status_code == 200
+    page = body(response)
+    assert f"CT.png: {PICTURE_TOO_COMPLEX}" in page
     assert_text_kept(page)
     assert f"✓ {XRAY}" in page
     assert len(staged_tokens(page)) == 1
