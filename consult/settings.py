@@ -512,6 +512,7 @@ RATE_LIMITS = {
     "tracking_page": env_str("THROTTLE_TRACKING_PAGE", "10/10min"),
     "tracking_reference": env_str("THROTTLE_TRACKING_REFERENCE", "10/day"),
     "uploads": env_str("THROTTLE_UPLOADS", "60/min"),
+    "verify_uploads": env_str("THROTTLE_VERIFY_UPLOADS", "20/hour"),
     "messages": env_str("THROTTLE_MESSAGES", f"{CHAT_MESSAGES_PER_10S}/10s"),
 }
 

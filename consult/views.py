@@ -31,6 +31,7 @@ from consult.forms import (
     ReassignForm,
 )
 from consult.models import Case, Document, Professional, Role, Skill, Status, User, Verb
+from consult.net import client_address
 from consult.once import submit_once
 from consult.services.reads import case_read_record
 from jobs.selectors import job_failures_open
@@ -410,14 +411,25 @@ def verify_document(request: HttpRequest, code: str) -> HttpResponse:
     """Public: says whether a printed summary is one we made, and whether a file is unchanged.
     Shows nothing of the case's content."""
     data: bytes | None = None
-    upload = request.FILES.get("file") if request.method == "POST" else None
-    if upload is not None:
-        data = upload.read(settings.UPLOAD_MAX_FILE_BYTES + 1)
+    status = 200
+    if request.method == "POST":
+        # Anyone may send a file here: counted per address before its bytes are read (hashing
+        # megabytes for whoever asks is work worth bounding).
+        try:
+            limits.take("verify_uploads", f"address:{client_address(request)}")
+        except limits.RateLimited as limited:
+            messages.error(request, limited.message)
+            status = 429
+        else:
+            upload = request.FILES.get("file")
+            if upload is not None:
+                data = upload.read(settings.UPLOAD_MAX_FILE_BYTES + 1)
     try:
         document, matches = services.document_verify(code=code, data=data)
     except Document.DoesNotExist:
         return render(request, "consult/verify.html", {"document": None, "code": code}, status=404)
-    return render(request, "consult/verify.html", {"document": document, "matches": matches, "code": code})
+    context = {"document": document, "matches": matches, "code": code}
+    return render(request, "consult/verify.html", context, status=status)
 
 
 @require_POST
