@@ -1,4 +1,5 @@
-"""`make run`: daphne, a Celery worker and Celery beat, started and stopped together.
+"""`make run`: daphne, a Celery worker and Celery beat, started and stopped together (with DEBUG
+off, after collectstatic).
 
 One command with nothing to configure: on the embedded defaults the worker and beat share the
 broker folder with daphne (see CELERY_BROKER_URL in settings). Ctrl-C (or SIGTERM) stops all
@@ -17,6 +18,7 @@ from types import FrameType
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # How long a websocket handshake may wait for the application (daphne's default is 5 s). In a
@@ -55,6 +57,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            # With DEBUG off every page names its static files from the manifest collectstatic
+            # writes: without it, each page is a 500. Collected on every start, so a deployment
+            # that changed a style sheet serves the new one (unchanged files are skipped).
+            self.stdout.write("Collecting static files (DEBUG is off)...")
+            call_command("collectstatic", interactive=False, verbosity=0)
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "consult"]
         commands = {
