@@ -51,7 +51,12 @@ def test_it_refuses_the_fourth_file_from_one_address_with_a_translated_429(
         assert answer.status_code == 200 and unchanged in answer.content.decode()
     hashed: list[bytes | None] = []
     real_verify = services.document_verify
-    monkeypatch.setattr(services, "document_verify", lambda **kw: hashed.append(kw["data"]) or real_verify(**kw))
+
+    def verify(**kwargs: Any) -> Any:
+        hashed.append(kwargs["data"])
+        return real_verify(**kwargs)
+
+    monkeypatch.setattr(services, "document_verify", verify)
 
     response = check(client, summary)
 
