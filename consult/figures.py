@@ -41,6 +41,9 @@ class Filters:
     skill: Skill | None = None
     organisation: str = ""
     professional_id: int | None = None
+    # The kinds of case counted (a coordinator's domains, User.coordinated_kinds); None: every kind
+    # (the public figures).
+    kinds: frozenset[str] | None = None
 
 
 @dataclass
@@ -81,6 +84,8 @@ def counted_cases(filters: Filters | None = None) -> QuerySet[Case]:
     cases = Case.objects.exclude(status=Status.WITHDRAWN)
     if filters is None:
         return cases
+    if filters.kinds is not None:
+        cases = cases.filter(kind__in=sorted(filters.kinds))
     # Local dates as ranges of the stored instants, which an index can serve (a `__date` lookup
     # converts every row's timestamp first).
     if filters.date_from:
@@ -186,6 +191,8 @@ def _tallied(
     """The same counts added up from the tally (consult/tally.py), per service, kind and month in
     one statement: a few hundred rows whatever the number of cases."""
     tallies = CaseTally.objects.all()
+    if filters and filters.kinds is not None:
+        tallies = tallies.filter(kind__in=sorted(filters.kinds))
     if filters and filters.date_from:
         tallies = tallies.filter(day__gte=filters.date_from)
     if filters and filters.date_to:

@@ -163,12 +163,20 @@ class ReportFilterForm(forms.Form):
         label=_("Professional"), queryset=Professional.objects.select_related("user"), required=False
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, kinds: frozenset[str], **kwargs: Any) -> None:
+        """`kinds`: the coordinator's domains; the services, organisations and professionals of
+        the others are neither offered nor accepted."""
         super().__init__(*args, **kwargs)
-        organisations = Professional.objects.order_by("organisation").values_list("organisation", flat=True).distinct()
+        professionals = Professional.objects.filter(kind__in=sorted(kinds))
+        organisations = professionals.order_by("organisation").values_list("organisation", flat=True).distinct()
         field = self.fields["organisation"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "—"), *((o, o) for o in organisations)]
+        skill = self.fields["skill"]
+        professional = self.fields["professional"]
+        assert isinstance(skill, forms.ModelChoiceField) and isinstance(professional, forms.ModelChoiceField)
+        skill.queryset = Skill.objects.filter(kind__in=sorted(kinds))
+        professional.queryset = professionals.select_related("user")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -82,7 +82,10 @@ def public_figures(request: HttpRequest) -> HttpResponse:
 
 
 def _report_filters(request: HttpRequest) -> tuple[ReportFilterForm, figures_module.Filters]:
-    form = ReportFilterForm(request.GET or None)
+    # A coordinator's report counts the cases of their domains only, as their pages show them.
+    user = request.user
+    kinds = user.coordinated_kinds if isinstance(user, User) else frozenset()
+    form = ReportFilterForm(request.GET or None, kinds=kinds)
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         professional = data.get("professional")
@@ -92,8 +95,9 @@ def _report_filters(request: HttpRequest) -> tuple[ReportFilterForm, figures_mod
             skill=data.get("skill"),
             organisation=data.get("organisation") or "",
             professional_id=professional.pk if professional else None,
+            kinds=kinds,
         )
-    return form, figures_module.Filters()
+    return form, figures_module.Filters(kinds=kinds)
 
 
 @coordinator_required

@@ -277,7 +277,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "rows": selectors.coordinator_dashboard(_user(request)),
             "open_cases": selectors.open_cases_for_coordinator(_user(request)),
-            "job_failures": job_failures_open(),
+            "job_failures": job_failures_open(user=_user(request)),
         },
     )
 

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from jobs.models import JobFailure
+from jobs.selectors import job_failures_visible
 
 
 @admin.register(JobFailure)
@@ -16,6 +17,9 @@ class JobFailureAdmin(admin.ModelAdmin[JobFailure]):
     search_fields = ("task", "args", "error")
     readonly_fields = ("task", "args", "error", "attempts", "first_failed_at", "last_failed_at")
     actions = ("mark_resolved",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JobFailure]:
+        return job_failures_visible(request.user, super().get_queryset(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from consult.models import User
 from notices.models import Notice, NoticePreference, NoticeStatus
 from notices.services import notice_requeue
 
@@ -21,6 +22,14 @@ class NoticeAdmin(admin.ModelAdmin):
     list_select_related = ["user", "case"]
     readonly_fields = [f.name for f in Notice._meta.fields] + ["text"]
     actions = ["send_again"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notice]:
+        # A notice about a case says its reference, its professional and a link: shown to the
+        # coordinators of the case's domain only (selectors.visible_cases). Notices of no case
+        # (sign-in codes, the coordinators' own digests) belong to no domain.
+        user = request.user
+        kinds = sorted(user.coordinated_kinds) if isinstance(user, User) else []
+        return super().get_queryset(request).filter(Q(case__isnull=True) | Q(case__kind__in=kinds))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

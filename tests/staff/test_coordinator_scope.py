@@ -152,3 +152,84 @@ def test_it_lists_on_the_dashboard_only_the_failed_notices_of_the_coordinators_d
     page = login(hospital_coordinator).get(reverse("dashboard")).content.decode()
 
     assert f"failed {case.reference}" in page and dispute.reference not in page
+
+
+# --- the report, the notices' and the failed jobs' admin ------------------------------------------
+
+
+def test_it_counts_in_a_coordinators_report_only_the_cases_of_their_domain(
+    case: Case, dispute: Case, hospital_coordinator: User, union_coordinator: User,
+    platform_coordinator: User, login: Callable[..., Client],
+) -> None:
+    from consult import figures
+
+    def report(user: User) -> figures.Figures:
+        response = login(user, "en").get(reverse("report"))
+        assert response.status_code == 200
+        return response.context["figures"]
+
+    hospital, union, platform = (report(u) for u in (hospital_coordinator, union_coordinator, platform_coordinator))
+
+    assert (hospital.consultations, hospital.disputes, hospital.people_served) == (1, 0, 1)
+    assert [row["skill"].kind for row in hospital.services] == [Kind.MEDICAL]
+    assert (union.consultations, union.disputes) == (0, 1)
+    assert (platform.consultations, platform.disputes) == (1, 1)
+    csv = login(hospital_coordinator, "en").get(reverse("report_csv")).content.decode()
+    assert dispute.skill.name_en not in csv and case.skill.name_en in csv
+
+
+def test_it_offers_a_coordinators_report_filters_of_their_domain_only(
+    case: Case, dispute: Case, hospital_coordinator: User, login: Callable[..., Client]
+) -> None:
+    client = login(hospital_coordinator, "en")
+
+    page = client.get(reverse("report")).content.decode()
+    assert case.skill.name_en in page and dispute.skill.name_en not in page
+    assert dispute.assignee is not None and dispute.assignee.user.name not in page
+    # The lawyer's cases are not counted by asking for them by hand either.
+    filtered = client.get(reverse("report"), {"professional": dispute.assignee.pk})
+    assert filtered.context["figures"].disputes == 0
+
+
+def test_it_lists_in_the_notices_admin_only_the_coordinators_domain_and_the_caseless(
+    case: Case, dispute: Case, hospital_coordinator: User, platform_coordinator: User, login: Callable[..., Client]
+) -> None:
+    from notices.models import Notice, NoticeKind
+    from notices.services import notify
+
+    notices = {
+        of.reference: notify(phone="13900000001", kind=NoticeKind.CASE_CLOSED, case=of,
+                             params={"case": of.reference, "link": "x"})
+        for of in (case, dispute)
+    }  # fmt: skip
+    Notice.objects.filter(pk=notices[dispute.reference].pk).update(error="provider said no")
+    code = notify(phone="13800000009", kind=NoticeKind.VERIFICATION_CODE, params={"code": "123456"})
+
+    client = login(hospital_coordinator, "en")
+    listed = client.get("/admin/notices/notice/").content.decode()
+    assert f"/admin/notices/notice/{notices[case.reference].pk}/" in listed
+    assert f"/admin/notices/notice/{code.pk}/" in listed
+    assert f"/admin/notices/notice/{notices[dispute.reference].pk}/" not in listed
+    other = client.get(reverse("admin:notices_notice_change", args=[notices[dispute.reference].pk]))
+    assert other.status_code in (302, 404) and dispute.reference not in other.content.decode()
+    everything = login(platform_coordinator, "en").get("/admin/notices/notice/").content.decode()
+    assert f"/admin/notices/notice/{notices[dispute.reference].pk}/" in everything
+
+
+def test_it_shows_a_coordinator_of_one_domain_no_failed_job_about_one_notice(
+    case: Case, dispute: Case, hospital_coordinator: User, platform_coordinator: User, login: Callable[..., Client]
+) -> None:
+    from jobs.services import job_failure_record
+
+    job_failure_record(task="consult.tasks.sweep_orphans", args="", error="storage down", attempts=3)
+    job_failure_record(
+        task="notices.tasks.deliver", args='{"args": [], "kwargs": {"notice_id": 7}}',
+        error=f"SMS to 13800000001 about {dispute.reference} refused", attempts=5,
+    )  # fmt: skip
+
+    for path in ("/admin/jobs/jobfailure/", reverse("dashboard")):
+        page = login(hospital_coordinator, "en").get(path).content.decode()
+        assert "storage down" in page or "sweep_orphans" in page
+        assert "notices.tasks.deliver" not in page and dispute.reference not in page
+        everything = login(platform_coordinator, "en").get(path).content.decode()
+        assert "notices.tasks.deliver" in everything
