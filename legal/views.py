@@ -21,9 +21,10 @@ from consult.figures import rows_on
 from consult.models import Case, DocumentKind, Kind, Professional, Skill, Status, User
 from consult.once import submit_once
 from consult.views import refused
-from legal import services
+from legal import estimate, services
 from legal.estimate import step_text, yuan
 from legal.forms import ContactForm, LegalIntakeForm, OutcomeForm, PaymentForm, SessionForm, WorkLogForm
+from legal.limitation import Limitation, arbitration_limitation
 from legal.models import (
     ClaimEstimate,
     EmployerContact,
@@ -114,8 +115,14 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
     is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
     recording = is_assignee and case.status in (Status.ACTIVE, Status.RESOLVED)
     outcome = MediationOutcome.objects.filter(case=case).first()
+    intake = LegalIntake.objects.filter(case=case).first()
+    limitation = (
+        arbitration_limitation(intake, estimate.RULE_FOR_SKILL.get(case.skill.code)) if intake is not None else None
+    )
     return {
-        "intake": LegalIntake.objects.filter(case=case).first(),
+        "intake": intake,
+        # Shown to the worker and the lawyer until the lawyer types the deadline with the outcome.
+        "limitation": limitation if outcome is None or outcome.arbitration_deadline is None else None,
         "contacts": EmployerContact.objects.filter(case=case),
         "sessions": MediationSession.objects.filter(case=case),
         "outcome": outcome,
@@ -124,7 +131,9 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
         # label names its own field.
         "contact_form": ContactForm(auto_id="id_contact_%s") if recording else None,
         "session_form": SessionForm(auto_id="id_session_%s") if recording else None,
-        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome), auto_id="id_outcome_%s") if recording else None,
+        "outcome_form": OutcomeForm(initial=_outcome_initial(outcome, limitation), auto_id="id_outcome_%s")
+        if recording
+        else None,
         "payment_form": PaymentForm(auto_id="id_payment_%s")
         if (is_assignee or user.is_coordinator) and outcome is not None
         else None,
@@ -133,9 +142,10 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
     }
 
 
-def _outcome_initial(outcome: MediationOutcome | None) -> dict[str, Any]:
+def _outcome_initial(outcome: MediationOutcome | None, limitation: Limitation | None) -> dict[str, Any]:
     if outcome is None:
-        return {}
+        # The deadline worked out from the intake, for the lawyer to confirm rather than type.
+        return {"arbitration_deadline": limitation.deadline} if limitation and limitation.deadline else {}
     return {name: getattr(outcome, name) for name in services.OUTCOME_FIELDS}
 
 

@@ -174,7 +174,8 @@ def _assignee(case: Case) -> User | None:
 def date_reminders() -> int:
     """Dates the cases store: a consultation's follow-up (the resident, the day before), a
     mediation's payment due (the lawyer, the day before, while not received in full), the deadline
-    to file for labour arbitration (the lawyer, 30 and 7 days before). Returns how many were written."""
+    to file for labour arbitration, typed by the lawyer or worked out from the intake (the lawyer,
+    30 and 7 days before). Returns how many were written."""
     from legal.models import MediationOutcome
     from medical.models import ConsultationNote
 
@@ -189,4 +190,27 @@ def date_reminders() -> int:
         deadline = timezone.localdate() + timedelta(days=days)
         for case_pk in MediationOutcome.objects.filter(arbitration_deadline=deadline).values_list("case_id", flat=True):
             written += _remind_once(case_pk, _assignee, NoticeKind.ARBITRATION_DEADLINE, days=days, date=deadline)
+        for case_pk in _limitation_ends_on(deadline):
+            written += _remind_once(case_pk, _assignee, NoticeKind.ARBITRATION_DEADLINE, days=days, date=deadline)
     return written
+
+
+def _limitation_ends_on(deadline: date) -> list[int]:
+    """Open disputes whose limit worked out from the intake (legal/limitation.py: one year from the
+    end of the job, for pay and dismissal claims) falls on `deadline`, while mediation goes on with
+    no outcome recorded yet (a dispute not settled has its deadline typed with the outcome, and
+    that one is reminded of above)."""
+    from legal.estimate import RULE_FOR_SKILL
+    from legal.limitation import PAY_RULES, ends_with_deadline
+    from legal.models import DisputeFacts, LegalIntake, MediationOutcome
+
+    counted = sorted(code for code, rule in RULE_FOR_SKILL.items() if rule in PAY_RULES | {DisputeFacts.DISMISSAL})
+    return list(
+        LegalIntake.objects.filter(
+            employment_end__in=ends_with_deadline(deadline),
+            case__skill__code__in=counted,
+            case__status__in=(Status.ASSIGNED, Status.ACTIVE),
+        )
+        .exclude(Exists(MediationOutcome.objects.filter(case=OuterRef("case"))))
+        .values_list("case_id", flat=True)
+    )
