@@ -48,7 +48,7 @@ PERIODIC = [
     ),
     Periodic(
         "claims accepted", "notices.tasks.claims_notify", timedelta(minutes=1),
-        "Tell residents that their case, taken from the line, was accepted (a claim writes no notice itself).",
+        "Tell residents their case, taken from the line, was accepted, where the claim could not (its process died).",
     ),
     Periodic(
         "overdue and failed", "notices.tasks.reminders", timedelta(minutes=5),

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone, translation
 
-from consult.models import Case, CaseEvent, User, Verb
+from consult.models import Case, CaseEvent, Status, User, Verb
 from notices.kinds import NoticeKind
 from notices.links import case_link
 from notices.models import Notice
@@ -75,3 +76,25 @@ def case_event_notify(*, case: Case, verbs: Sequence[str], actor: User | None, d
             with translation.override(case.resident.language):
                 when = str(translation.gettext("cancelled"))
             _to_resident(case, actor, NoticeKind.VISIT_CHANGED, when=when)
+
+
+@transaction.atomic
+def claim_notify(*, case_pk: int) -> bool:
+    """Tell the resident that their case, taken from the line ("take the next case"), was
+    accepted: once per acceptance, under the case's lock. Called by the claim itself right after it
+    (consult/services/cases.py; on PostgreSQL the claim is one statement of its own, so this is
+    the transaction after it), and by the minute job notices.tasks.claims_notify for a claim whose
+    process died in between. Returns whether it wrote the notice."""
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("resident", "assignee__user", "skill")
+        .filter(pk=case_pk)
+        .first()
+    )
+    if case is None or case.status != Status.ACTIVE or case.assignee is None or case.accepted_at is None:
+        return False
+    # Told of this acceptance already (a case returned to the line and taken again is news again).
+    if Notice.objects.filter(case=case, kind=NoticeKind.CASE_ACCEPTED, created_at__gte=case.accepted_at).exists():
+        return False
+    case_event_notify(case=case, verbs=[Verb.ACCEPTED], actor=case.assignee.user, detail={})
+    return True

@@ -14,8 +14,8 @@ from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from consult.models import Case, Professional, Role, Skill, Status, User, Verb
-from notices.case_notices import case_event_notify, local_time_text
+from consult.models import Case, Professional, Role, Skill, Status, User
+from notices.case_notices import claim_notify, local_time_text
 from notices.kinds import NoticeKind
 from notices.links import case_link
 from notices.models import Notice, NoticeStatus
@@ -32,23 +32,16 @@ def _lock_case(pk: int) -> Case:
 
 
 def claims_notify() -> int:
-    """Tell residents whose case was taken from the line that it was accepted. A claim writes no
-    notice itself (one statement on PostgreSQL); this job, every minute, writes what claims
-    owe. Returns how many it wrote."""
-    told = Notice.objects.filter(case=OuterRef("pk"), kind=NoticeKind.CASE_ACCEPTED)
+    """The notices claims still owe: a claim tells the resident itself right after it
+    (notices.case_notices.claim_notify); this job, every minute, writes the notice of a claim whose
+    process died before it could. Returns how many it wrote."""
+    told = Notice.objects.filter(
+        case=OuterRef("pk"), kind=NoticeKind.CASE_ACCEPTED, created_at__gte=OuterRef("accepted_at")
+    )
     owed = Case.objects.filter(
         status=Status.ACTIVE, accepted_at__gte=timezone.now() - CLAIM_WINDOW, assignee__isnull=False
     ).exclude(Exists(told)).values_list("pk", flat=True)
-    written = 0
-    for pk in list(owed):
-        with transaction.atomic():
-            case = _lock_case(pk)
-            if Notice.objects.filter(case=case, kind=NoticeKind.CASE_ACCEPTED).exists():
-                continue
-            assert case.assignee is not None
-            case_event_notify(case=case, verbs=[Verb.ACCEPTED], actor=case.assignee.user, detail={})
-            written += 1
-    return written
+    return sum(claim_notify(case_pk=pk) for pk in list(owed))
 
 
 def _dashboard_link() -> str:

@@ -37,6 +37,7 @@ from consult.services.documents import summary_generate
 from consult.services.messages import message_payload
 from consult.services.timeline import record_event, record_events
 from consult.tally import tally_refresh, tally_responded
+from notices.case_notices import case_event_notify, claim_notify
 from realtime.events import (
     DASHBOARD_GROUP,
     CaseMessageEvent,
@@ -251,8 +252,10 @@ def _claim_portable(me: Professional) -> Case | None:
         .exclude(declined_by=me)
         .order_by("-priority", "submitted_at", "pk")
     )
+    # Its resident and service read with it: the notice of the claim names them.
+    queue = queue.select_related("resident", "skill")
     if _skip_locked_supported():
-        queue = queue.select_for_update(skip_locked=True)
+        queue = queue.select_for_update(skip_locked=True, of=("self",))
     case = queue.first()
     if case is None:
         return None
@@ -272,7 +275,8 @@ def case_claim_next(*, professional: Professional) -> Case | None:
     other's rows; everywhere, the compare-and-set refuses a second claimer. On PostgreSQL a claim
     is one statement (claim_statement.py); elsewhere the professional's lock and seven statements.
     Either way the room hears of it once, after commit: its status, its one room line, a refresh
-    of its queue and of the dashboard.
+    of its queue and of the dashboard; and the resident's notice (accepted) is in the outbox when
+    this returns.
     """
     for _attempt in range(10):
         if _claim_in_one_statement():
@@ -285,6 +289,10 @@ def case_claim_next(*, professional: Professional) -> Case | None:
                 # What `message_system` and `_transition` announce, in the same order.
                 line: CaseMessageEvent = {"type": "case.message", "message": message_payload(claim.line)}
                 _announce(claim.case, first=[(case_group(claim.case.pk), line)])
+            if claim.case is not None:
+                # The resident's notice, in the outbox at once; the statement stays one (the minute
+                # job writes it for a claim whose process dies before this line).
+                claim_notify(case_pk=claim.case.pk)
             return claim.case
         with transaction.atomic():
             me = _lock_professional(professional)
@@ -295,6 +303,9 @@ def case_claim_next(*, professional: Professional) -> Case | None:
                 continue
             if case is None:
                 _refuse_if_unable(me, load=_load(me))
+            else:
+                # The resident's notice, in the claim's own transaction here.
+                case_event_notify(case=case, verbs=[Verb.ACCEPTED], actor=me.user, detail={})
             return case
     raise CaseConflict()
 

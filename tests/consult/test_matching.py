@@ -16,6 +16,8 @@ from django.utils import timezone
 from consult import selectors, services
 from consult.errors import CaseError
 from consult.models import Case, CaseEvent, Priority, Professional, Skill, Status, User, Verb
+from notices.kinds import NoticeKind
+from notices.models import Notice
 from realtime import events
 
 MakeProfessional = Callable[..., Professional]
@@ -523,15 +525,22 @@ def test_it_claims_in_at_most_10_statements_and_announces_it_once(
     professional = on_duty(claimer)
 
     # 7 statements, the figures' tally of first responses and the savepoint around them (there were
-    # 15, with 8 broadcasts); on PostgreSQL one statement, as many as the bare queue update.
-    with django_capture_on_commit_callbacks() as callbacks, django_assert_max_num_queries(10) as queries:
+    # 15, with 8 broadcasts), and the resident's notice (their notice settings, its row); on
+    # PostgreSQL the claim is one statement, as many as the bare queue update, and the notice its
+    # own transaction after it.
+    with django_capture_on_commit_callbacks() as callbacks, django_assert_max_num_queries(12) as queries:
         claimed = services.case_claim_next(professional=professional)
 
     assert claimed is not None and claimed.status == Status.ACTIVE
     if connection.vendor == "postgresql":  # and once per connection, the statement's PREPARE
-        assert len([q for q in queries.captured_queries if not q["sql"].startswith("PREPARE ")]) == 1
-        # The four events handed to the sending loop at once: one wake-up, not four.
-        assert len(callbacks) == 1
+        statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("PREPARE ")]
+        claim = statements[: next(n for n, sql in enumerate(statements) if sql.startswith("SAVEPOINT"))]
+        assert len(claim) == 1 and claim[0].lstrip().startswith("WITH")
+        assert all("consult_case" not in sql or "FOR UPDATE" in sql for sql in statements[1:])
+        # The four events handed to the sending loop at once: one wake-up, not four; and the
+        # notice's delivery.
+        assert len(callbacks) == 2
+    assert Notice.objects.filter(case=claimed, kind=NoticeKind.CASE_ACCEPTED).count() == 1
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(events, "publish_all", lambda payloads: sent.extend((g, p["type"]) for g, p in payloads))
     for callback in callbacks:
