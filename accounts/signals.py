@@ -21,7 +21,9 @@ ENDS_ALL = ("role", "is_staff", "is_superuser", "is_active", "domains", "platfor
 WATCHED = ENDS_OTHERS + ENDS_ALL
 CHANGES = "_access_changes"
 # A professional's profile: what their queue shows and which queue sockets they follow.
-PROFILE_CHANGES = "_access_profile_changes"
+KIND_CHANGES = "_access_kind_changes"
+# Whose skills a clear is taking away (known only before it).
+CLEARED = "_access_skills_cleared"
 
 
 @receiver(user_logged_out)
@@ -77,12 +79,12 @@ def note_the_kind(sender: Any, instance: Professional, update_fields: Any = None
     if instance.pk is None or (update_fields is not None and "kind" not in update_fields):
         return
     before = Professional.objects.filter(pk=instance.pk).values_list("kind", flat=True).first()
-    setattr(instance, PROFILE_CHANGES, before is not None and before != instance.kind)
+    setattr(instance, KIND_CHANGES, before is not None and before != instance.kind)
 
 
 @receiver(post_save, sender=Professional)
 def end_access_on_a_new_kind(sender: Any, instance: Professional, created: bool, **kwargs: Any) -> None:
-    if instance.__dict__.pop(PROFILE_CHANGES, False):
+    if instance.__dict__.pop(KIND_CHANGES, False):
         access.access_end(user=instance.user, keep=access.kept_credential())
 
 
@@ -93,12 +95,12 @@ def end_access_on_a_skill_taken_away(
     if action == "pre_clear":
         # pk_set is not given for a clear: who loses a skill is known only before it.
         if reverse:
-            instance.__dict__[PROFILE_CHANGES] = list(instance.professionals.values_list("user_id", flat=True))
+            instance.__dict__[CLEARED] = list(instance.professionals.values_list("user_id", flat=True))
         else:
-            instance.__dict__[PROFILE_CHANGES] = [instance.user_id] if instance.skills.exists() else []
+            instance.__dict__[CLEARED] = [instance.user_id] if instance.skills.exists() else []
         return
     if action == "post_clear":
-        user_ids: list[int] = instance.__dict__.pop(PROFILE_CHANGES, [])
+        user_ids: list[int] = instance.__dict__.pop(CLEARED, [])
     elif action == "post_remove" and pk_set:
         user_ids = (
             list(Professional.objects.filter(pk__in=pk_set).values_list("user_id", flat=True))
