@@ -108,6 +108,30 @@ def test_a_claimed_case_is_told_to_the_resident_at_once_and_only_once(
     assert len(sms_to(sms_outbox, alice)) == 1
 
 
+def test_a_case_taken_from_the_line_again_is_news_again(
+    alice: User, respiratory: Skill, professional_factory: Callable[..., Professional], coordinator: User,
+    sms_outbox: list[Any], django_capture_on_commit_callbacks: Any,
+) -> None:
+    case = services.case_submit(resident=alice, skill=respiratory, description="咳嗽", priority=Priority.NORMAL)
+    first = professional_factory([respiratory], name="赵医生")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_claim_next(professional=first)
+    # Given to a second doctor, who declines: back in the line with nobody on duty to match it.
+    second = professional_factory([respiratory], name="孙医生", on_duty=False)
+    Professional.objects.filter(pk=first.pk).update(on_duty=False)
+    services.case_reassign(case=Case.objects.get(pk=case.pk), coordinator=coordinator, professional=second)
+    services.case_decline(case=Case.objects.get(pk=case.pk), professional=second)
+    assert Case.objects.get(pk=case.pk).status == Status.WAITING
+    third = professional_factory([respiratory], name="周医生")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_claim_next(professional=third)
+
+    told = [sms.params["professional"] for sms in sms_to(sms_outbox, alice) if sms.kind == NoticeKind.CASE_ACCEPTED]
+    assert told == ["赵医生", "周医生"]
+    assert claims_notify() == 0
+
+
 def test_the_minute_job_tells_the_resident_of_a_claim_whose_process_died_before_its_notice(
     alice: User, respiratory: Skill, professional_factory: Callable[..., Professional], sms_outbox: list[Any],
     django_capture_on_commit_callbacks: Any,
