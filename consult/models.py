@@ -344,6 +344,9 @@ class Case(models.Model):
     last_seq = models.PositiveIntegerField(_("last message number"), default=0, editable=False)
     # The first time any professional accepted the case: the "first response" of the figures.
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    # Personal details removed (retention period over, or erasure granted: privacy/anonymise.py);
+    # the skeleton the figures and the audit trail need stays.
+    anonymised_at = models.DateTimeField(_("personal details removed"), null=True, blank=True, editable=False)
     # The waits the figures take medians of, kept by the database itself (stored generated
     # columns, so rows written any way have them): indexed, a median is read at the middle of an
     # index instead of computing and sorting every case's duration on each page.
@@ -447,6 +450,10 @@ class Verb(models.TextChoices):
     DOCUMENT_VIEWED = "document_viewed", _("viewed a document")
     SUMMARY_GENERATED = "summary_generated", _("generated the summary")
     VIEWED = "viewed", _("looked at the case")
+    ANONYMISED = "anonymised", _("removed the personal details from the case")
+    ERASURE_REQUESTED = "erasure_requested", _("asked for the personal details to be erased")
+    ERASURE_APPROVED = "erasure_approved", _("approved the erasure of the personal details")
+    ERASURE_REFUSED = "erasure_refused", _("refused the erasure of the personal details")
 
 
 # A case that changed hands was not resolved at first contact.

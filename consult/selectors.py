@@ -76,6 +76,8 @@ def _summary_ready(case: Case) -> bool:
 
     if case.status not in (Status.ACTIVE, Status.RESOLVED, Status.CLOSED):
         return False
+    if case.anonymised_at is not None:
+        return False  # nothing personal left to summarise (privacy/anonymise.py)
     domain = domain_of(case)
     return domain is not None and domain.resolve_blocker(case) is None
 

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "jobs",
     "accounts",
     "notices",
+    "privacy",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -537,6 +538,14 @@ OFFLINE_NOTICE_DELAY_SECONDS = env_int("OFFLINE_NOTICE_DELAY_SECONDS", 15)
 ACCEPT_TIMEOUT_MINUTES = env_int("ACCEPT_TIMEOUT_MINUTES", 30)
 # How many recent first responses the wait estimate averages over.
 WAIT_ESTIMATE_SAMPLE = env_int("WAIT_ESTIMATE_SAMPLE", 20)
+
+# Personal information (privacy/). A closed or withdrawn case keeps its personal details this many
+# days, then the periodic job anonymises it (privacy/anonymise.py). Three years by default: a
+# worker's claim for unpaid wages can reach arbitration up to a year after the job ends (劳动争议调解仲裁法
+# art. 27), then courts; a resident may come back about a consultation or its follow-up; PIPL art. 19
+# asks for no longer than the purpose needs. A hospital whose online consultations are medical
+# records under its own rules (e.g. 15 years for outpatient records) sets a longer period. 0: never.
+PRIVACY_RETENTION_DAYS = env_int("PRIVACY_RETENTION_DAYS", 3 * 365)
 
 PLATFORM_NAME = _("Township Consultation Service")
 

@@ -62,6 +62,7 @@ urlpatterns = [
     path("verify/<str:code>/", views.verify_document, name="verify_document"),
     path("cases/<str:reference>/summary/", views.summary_request, name="summary_request"),
     path("", include("notices.urls")),
+    path("privacy/", include("privacy.urls")),
     path("medical/", include("medical.urls")),
     path("legal/", include("legal.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),

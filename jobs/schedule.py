@@ -54,6 +54,11 @@ PERIODIC = [
         "overdue and failed", "notices.tasks.reminders", timedelta(minutes=5),
         "Cases past their promise; failed notices; visits, follow-ups, payments and deadlines coming.",
     ),
+    Periodic(
+        "retention", "privacy.tasks.anonymise_expired", timedelta(days=1),
+        "Anonymise closed and withdrawn cases ended more than PRIVACY_RETENTION_DAYS ago (manage.py "
+        "anonymise_expired --dry-run says which).",
+    ),
 ]
 
 

@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from consult.models import Kind, Skill
 from legal.models import MAX_YUAN, Channel, CityRates, Result, SessionMode
+from privacy.forms import SeparateConsentForm
+from privacy.models import Purpose
 
 ISO_DATE = "%Y-%m-%d"
 
@@ -69,7 +71,10 @@ def _city_choices() -> list[tuple[str, str]]:
     return [(c, c) for c in cities]
 
 
-class LegalIntakeForm(forms.Form):
+class LegalIntakeForm(SeparateConsentForm):
+    consent_purpose = Purpose.SHARE_EMPLOYER
+    consent_field = "share_consent"
+
     skill = forms.ModelChoiceField(
         label=_("What is the dispute about?"),
         queryset=Skill.objects.filter(kind=Kind.LEGAL, is_active=True),

@@ -28,6 +28,8 @@ from legal.models import (
     Result,
     WorkLog,
 )
+from privacy.models import ConsentChannel, Purpose
+from privacy.services import consent_record
 
 INTAKE_FIELDS = (
     "job_title",
@@ -99,11 +101,15 @@ def legal_case_submit(
     share_consent: bool,
     staged: list[Staged] | None = None,
     source_place: str = "",
+    consent_version: int | None = None,
+    consent_channel: str = ConsentChannel.PAGE,
     **fields: Any,
 ) -> tuple[Case, list[str]]:
     """Open a labour dispute, estimate the claim where a rule applies, attach the evidence.
-    Returns the case and a message for each document that could not be attached. Raises
-    StorageUnavailable, with nothing created, when the file store fails."""
+    The consent to give the details to the employer is recorded with the version of its text that
+    was shown (`consent_version`, see privacy.services.consent_record). Returns the case and a
+    message for each document that could not be attached. Raises StorageUnavailable, with nothing
+    created, when the file store fails."""
     if not share_consent:
         raise CaseError(_("Consent to share the details with the employer is required for mediation."))
     if skill.kind != Kind.LEGAL:
@@ -121,6 +127,10 @@ def legal_case_submit(
             intake = LegalIntake(case=case, share_consent_at=timezone.now(), **fields)
             intake.full_clean(exclude=["case"])
             intake.save()
+            consent_record(
+                case=case, purpose=Purpose.SHARE_EMPLOYER, given_by=resident, version=consent_version,
+                channel=consent_channel,
+            )
             result = estimate_for(intake, skill)
             if result is not None:
                 rates = rates_for(intake.city)
@@ -138,7 +148,12 @@ def legal_case_submit(
 
 
 def legal_case_from_form(
-    *, resident: User, data: dict[str, Any], staged: list[Staged] | None = None, source_place: str = ""
+    *,
+    resident: User,
+    data: dict[str, Any],
+    staged: list[Staged] | None = None,
+    source_place: str = "",
+    channel: str = ConsentChannel.PAGE,
 ) -> tuple[Case, list[str]]:
     """Open a case from the intake form's cleaned data: the page and the API both come here."""
     fields = {k: v for k, v in data.items() if k in INTAKE_FIELDS}
@@ -148,6 +163,8 @@ def legal_case_from_form(
         share_consent=data["share_consent"],
         staged=staged,
         source_place=source_place,
+        consent_version=data.get("consent_version"),
+        consent_channel=channel,
         **fields,
     )
 

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from consult.models import Kind, Skill
 from medical.models import ConsultationNote, Sex, UrgentSign
+from privacy.forms import SeparateConsentForm
+from privacy.models import Purpose
 
 
 class SpecialtyField(forms.ModelChoiceField):
@@ -16,7 +18,10 @@ class SpecialtyField(forms.ModelChoiceField):
         return str(obj.name)
 
 
-class MedicalIntakeForm(forms.Form):
+class MedicalIntakeForm(SeparateConsentForm):
+    consent_purpose = Purpose.HEALTH
+    consent_field = "health_consent"
+
     skill = SpecialtyField(
         label=_("Which specialty?"),
         queryset=Skill.objects.filter(kind=Kind.MEDICAL, is_active=True),
@@ -64,7 +69,7 @@ class MedicalIntakeForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+        data = super().clean()
         if data.get("on_behalf") and not (data.get("patient_name") or "").strip():
             self.add_error("patient_name", _("Please write the name of the person who is ill."))
         return data

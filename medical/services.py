@@ -14,6 +14,8 @@ from consult.errors import CaseError
 from consult.intake import Staged
 from consult.models import Case, Kind, Priority, Professional, Skill, Status, User, Verb
 from medical.models import ConsultationNote, HomeVisit, MedicalIntake, VisitStatus
+from privacy.models import ConsentChannel, Purpose
+from privacy.services import consent_record
 
 ELDERLY_AGE = 65
 NOTE_FIELDS = (
@@ -46,12 +48,16 @@ def medical_case_submit(
     urgent_signs: list[str] | None = None,
     staged: list[Staged] | None = None,
     source_place: str = "",
+    consent_version: int | None = None,
+    consent_channel: str = ConsentChannel.PAGE,
 ) -> tuple[Case, list[str]]:
     """Open a medical consultation and attach the intake's documents.
 
-    Urgent signs make the case urgent; a patient of 65 or more makes it elderly. Returns the case
-    and a message for each document that could not be attached (the case stands regardless).
-    Raises StorageUnavailable, with nothing created, when the file store fails.
+    Urgent signs make the case urgent; a patient of 65 or more makes it elderly. The separate
+    consent to health information is recorded with the version of its text that was shown
+    (`consent_version`, see privacy.services.consent_record). Returns the case and a message for
+    each document that could not be attached (the case stands regardless). Raises
+    StorageUnavailable, with nothing created, when the file store fails.
     """
     if not health_consent:
         raise CaseError(_("Consent to process health information is required."))
@@ -88,17 +94,26 @@ def medical_case_submit(
             )
             intake.full_clean(exclude=["case"])
             intake.save()
+            consent_record(
+                case=case, purpose=Purpose.HEALTH, given_by=resident, version=consent_version, channel=consent_channel
+            )
             problems = documents.attach(case)
     return case, problems
 
 
 def medical_case_from_form(
-    *, resident: User, data: dict[str, Any], staged: list[Staged] | None = None, source_place: str = ""
+    *,
+    resident: User,
+    data: dict[str, Any],
+    staged: list[Staged] | None = None,
+    source_place: str = "",
+    channel: str = ConsentChannel.PAGE,
 ) -> tuple[Case, list[str]]:
     """Open a case from the intake form's cleaned data: the page and the API both come here."""
     fields = {k: v for k, v in data.items() if k not in ("skill", "materials_later")}
     return medical_case_submit(
-        resident=resident, skill=data["skill"], staged=staged, source_place=source_place, **fields
+        resident=resident, skill=data["skill"], staged=staged, source_place=source_place, consent_channel=channel,
+        **fields,
     )
 
 

@@ -72,6 +72,10 @@ def case_event_notify(*, case: Case, verbs: Sequence[str], actor: User | None, d
             when = local_time_text(datetime.fromisoformat(detail["scheduled_for"]), language)
             earlier = CaseEvent.objects.filter(case=case, verb=Verb.VISIT_SCHEDULED).count() > 1
             _to_resident(case, actor, NoticeKind.VISIT_CHANGED if earlier else NoticeKind.VISIT_SCHEDULED, when=when)
+        elif verb == Verb.ERASURE_APPROVED:
+            _to_resident(case, actor, NoticeKind.ERASURE_APPROVED)
+        elif verb == Verb.ERASURE_REFUSED:
+            _to_resident(case, actor, NoticeKind.ERASURE_REFUSED)
         elif verb == Verb.VISIT_CANCELLED:
             with translation.override(case.resident.language):
                 when = str(translation.gettext("cancelled"))

@@ -36,6 +36,8 @@ class NoticeKind(models.TextChoices):
     FOLLOW_UP_DUE = "follow_up_due", _("follow-up tomorrow")
     PAYMENT_DUE = "payment_due", _("payment due tomorrow")
     ARBITRATION_DEADLINE = "arbitration_deadline", _("arbitration deadline near")
+    ERASURE_APPROVED = "erasure_approved", _("erasure done")
+    ERASURE_REFUSED = "erasure_refused", _("erasure refused")
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,14 @@ TEMPLATES: dict[str, Template] = {
         Template(
             NoticeKind.ARBITRATION_DEADLINE, ("case", "days", "date", "link"),
             _("Case %(case)s: %(days)s days left to file for labour arbitration (by %(date)s): %(link)s"),
+        ),
+        Template(
+            NoticeKind.ERASURE_APPROVED, ("case", "link"),
+            _("As you asked, the personal details of case %(case)s were erased: %(link)s"),
+        ),
+        Template(
+            NoticeKind.ERASURE_REFUSED, ("case", "link"),
+            _("Your request to erase the personal details of case %(case)s was not granted. Why: %(link)s"),
         ),
     ]
 }

@@ -21,6 +21,7 @@ from consult.api.idempotency import idempotent
 from consult.api.views import CASE_REF, _detail, _user
 from consult.errors import CaseError
 from consult.models import Case, Professional, Skill, User
+from privacy.models import ConsentChannel
 
 IDEMPOTENCY_KEY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
 
@@ -50,7 +51,7 @@ def case_create_view(
             # A NUL cannot be sent to PostgreSQL (DataError, a 500): such a code names no service.
             skill = Skill.objects.filter(code=code, kind=kind, is_active=True).first() if "\x00" not in code else None
             cleaned = s.validate_with(form_class, request.data, replace={"skill": skill.pk if skill else ""})
-            case, _problems = open_case(resident=user, data=cleaned)
+            case, _problems = open_case(resident=user, data=cleaned, channel=ConsentChannel.API)
             return _detail(request, case, 201)
 
     return CaseCreateView

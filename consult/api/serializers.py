@@ -220,6 +220,10 @@ class MedicalCaseCreateSerializer(serializers.Serializer):
     patient_age = serializers.IntegerField()
     patient_sex = serializers.ChoiceField(choices=["female", "male"])
     health_consent = serializers.BooleanField()
+    consent_version = serializers.IntegerField(
+        help_text="The version of the consent text shown to the person (GET consents/health/): a separate consent "
+        "to health information is recorded with the very text agreed to."
+    )
     urgent_signs = serializers.ListField(child=serializers.CharField(), required=False)
     on_behalf = serializers.BooleanField(required=False)
     relationship = serializers.CharField(required=False, allow_blank=True)
@@ -250,6 +254,9 @@ class LegalCaseCreateSerializer(serializers.Serializer):
     dismissal_unlawful = serializers.BooleanField(required=False)
     desired_outcome = serializers.CharField()
     share_consent = serializers.BooleanField()
+    consent_version = serializers.IntegerField(
+        help_text="The version of the consent text shown to the person (GET consents/share_employer/)."
+    )
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ from accounts import api as accounts_api
 from consult.api import views
 from legal.api import LegalCaseCreateView, OutcomeView
 from medical.api import MedicalCaseCreateView, NoteView
+from privacy import api as privacy_api
 
 app_name = "api"
 
@@ -32,6 +33,9 @@ urlpatterns = [
     path("services/", views.ServiceListView.as_view(), name="services"),
     path("track/", views.TrackView.as_view(), name="track"),
     path("figures/", views.FiguresView.as_view(), name="figures"),
+    path("consents/<str:purpose>/", privacy_api.ConsentTextView.as_view(), name="consent-text"),
+    path("me/export/", privacy_api.ExportView.as_view(), name="export"),
+    path("erasure/", privacy_api.ErasureListView.as_view(), name="erasure-requests"),
     path("cases/", views.CaseListView.as_view(), name="cases"),
     path("cases/medical/", MedicalCaseCreateView.as_view(), name="case-create-medical"),
     path("cases/legal/", LegalCaseCreateView.as_view(), name="case-create-legal"),
@@ -43,6 +47,8 @@ urlpatterns = [
     path(f"{case}note/", NoteView.as_view(), name="case-note"),
     path(f"{case}outcome/", OutcomeView.as_view(), name="case-outcome"),
     path(f"{case}rating/", views.RatingView.as_view(), name="case-rating"),
+    path(f"{case}erasure/", privacy_api.ErasureAskView.as_view(), name="case-erasure"),
+    path(f"{case}erasure/decide/", privacy_api.ErasureDecideView.as_view(), name="case-erasure-decide"),
     path(f"{case}documents/", views.DocumentListView.as_view(), name="documents"),
     path(f"{case}documents/<int:document_id>/", views.DocumentDownloadView.as_view(), name="document-download"),
     path(f"{case}messages/", views.MessageListView.as_view(), name="messages"),

@@ -159,7 +159,8 @@ def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[i
     uploads in flight are left alone). Returns (rows removed, objects removed)."""
     store = files.storage()
     lost_rows = 0
-    for document in Document.objects.only("pk", "storage_key").iterator():
+    # An anonymised case keeps its document rows without their files (privacy/anonymise.py).
+    for document in Document.objects.filter(case__anonymised_at__isnull=True).only("pk", "storage_key").iterator():
         if not store.exists(document.storage_key):
             Document.objects.filter(pk=document.pk).delete()
             lost_rows += 1
@@ -268,6 +269,8 @@ def summary_generate(*, case: Case, actor: User | None) -> Document:
     domain = domain_of(case)
     if domain is None:
         raise CaseError(_("This kind of case has no summary."))
+    if case.anonymised_at is not None:
+        raise CaseError(_("The personal details of this case were removed: there is nothing left to summarise."))
     code = secrets.token_urlsafe(16)
     verify_url = settings.SITE_URL + reverse("verify_document", kwargs={"code": code})
     with translation.override(case.resident.language):

@@ -37,6 +37,7 @@ from legal import services as legal_services
 from legal.models import CityRates, LegalIntake, MediationOutcome
 from medical import services as medical_services
 from medical.models import ConsultationNote, MedicalIntake
+from privacy.selectors import INITIAL_VERSION
 from tests.conftest import PASSWORD, second_factor_fields
 
 API = "/api/v1/"
@@ -110,6 +111,8 @@ MEDICAL_BODY: dict[str, Any] = {
     "patient_age": 58,
     "patient_sex": "female",
     "health_consent": True,
+    # The text an app fetched from consents/health/ and showed.
+    "consent_version": INITIAL_VERSION["health"],
 }
 
 LEGAL_BODY: dict[str, Any] = {
@@ -124,6 +127,7 @@ LEGAL_BODY: dict[str, Any] = {
     "amount_claimed": "1400",
     "desired_outcome": "补发病假工资差额。",
     "share_consent": True,
+    "consent_version": INITIAL_VERSION["share_employer"],
 }
 
 NOTE_BODY: dict[str, Any] = {

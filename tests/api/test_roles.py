@@ -8,6 +8,9 @@ someone who sees the case is a 400 with the reason; anonymous is 401.
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +28,8 @@ from consult.api import urls as api_urls
 from consult.models import Case, Document, Message, Professional, Rating, Status, User
 from legal.models import MediationOutcome
 from medical.models import ConsultationNote
+from privacy import services as privacy_services
+from privacy.models import ErasureRequest
 from tests.api.conftest import (
     API,
     LEGAL_BODY,
@@ -43,6 +48,10 @@ from tests.conftest import PASSWORD, recovery_code, second_factor_fields
 from tests.consult import files_corpus as corpus
 
 OWNER, OTHER_RESIDENT, ASSIGNEE, OTHER_PROFESSIONAL, OTHER_KIND, COORDINATOR, ANONYMOUS = ROLES
+# Marked, not only reached through getfixturevalue("case"): a run whose first database test is
+# one of these (this file alone, or a -k selection) otherwise ran on var/db.sqlite3, the
+# developer's database, instead of the test database.
+pytestmark = pytest.mark.django_db
 # The catch-all answers every method the same; these are the ones the API uses.
 NOT_FOUND_METHODS = ("GET", "POST", "PUT")
 
@@ -98,6 +107,10 @@ ROWS = [
     Row("track", "POST", everyone(200),
         body=lambda case, cast: {"reference": case.reference, "phone_last4": cast.owner.phone[-4:]}),
     Row("figures", "GET", everyone(200)),
+    Row("consent-text", "GET", everyone(200)),
+    # A copy of one's own data: everyone signed in gets theirs (the owner's holds the case).
+    Row("export", "GET", signed_in(200)),
+    Row("erasure-requests", "GET", signed_in(400, coordinator=200)),
     Row("cases", "GET", signed_in(200)),
     Row("case-create-medical", "POST", signed_in(400, owner=201, other_resident=201),
         body=lambda case, cast: MEDICAL_BODY),
@@ -115,6 +128,11 @@ ROWS = [
         body=lambda case, cast: {"result": "settled", "amount_agreed": "600", "payment_due": "2030-01-31"}),
     Row("case-rating", "POST", on_the_case(201, 400, 400), state="closed",
         body=lambda case, cast: {"score": 5, "comment": "很耐心"}),
+    # Erasure: the resident asks (her open case is withdrawn with it); a coordinator of the
+    # domain answers the waiting request.
+    Row("case-erasure", "POST", on_the_case(201, 400, 400), body=lambda case, cast: {"reason": "请删除"}),
+    Row("case-erasure-decide", "POST", on_the_case(400, 400, 200), state="erasure_asked",
+        body=lambda case, cast: {"decision": "refuse", "answer": "仲裁中，依法保留"}),
     Row("documents", "GET", on_the_case(200, 200, 200), state="with_document"),
     Row("documents", "POST", on_the_case(201, 201, 201), body=_upload, multipart=True),
     Row("document-download", "GET", on_the_case(200, 200, 200), state="with_document"),
@@ -173,6 +191,8 @@ def prepare(row: Row, request: pytest.FixtureRequest) -> World:
         world.document, _new = services.document_add(
             case=case, uploader=cast.owner, upload=report, name="检查报告.pdf", kind="exam_report"
         )
+    if row.state == "erasure_asked":
+        privacy_services.erasure_request(case=case, resident=cast.owner)
     if row.state == "waiting":
         services.professional_set_on_duty(professional=assignee, on_duty=False)
         world.waiting = submit_plain(cast.other_resident, case.skill)
@@ -185,6 +205,8 @@ def prepare(row: Row, request: pytest.FixtureRequest) -> World:
 def url_of(row: Row, world: World) -> str:
     if row.name == "not-found":
         return f"{API}cases/{world.case.reference}/documents/not-a-number/"
+    if row.name == "consent-text":
+        return reverse(f"api:{row.name}", args=["health"])
     if row.name == "document-download":
         assert world.document is not None
         return reverse(f"api:{row.name}", args=[world.case.reference, world.document.pk])
@@ -269,6 +291,20 @@ def check_success(row: Row, role: str, world: World, response: Any, client: APIC
         assert Document.objects.get(pk=response.json()["id"]).uploader == user
     elif key == ("GET", "document-download"):
         assert b"".join(response.streaming_content).startswith(b"%PDF")
+    elif key == ("GET", "consent-text"):
+        assert response.json()["purpose"] == "health" and response.json()["agree"]
+    elif key == ("GET", "export"):
+        archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+        data = json.loads(archive.read("data.json"))
+        assert data["account"]["phone"] == user.phone  # type: ignore[union-attr]
+        assert (case.reference in [c["reference"] for c in data["cases"]]) == (role == OWNER)
+    elif key == ("GET", "erasure-requests"):
+        assert [r["case"] for r in response.json()] == []  # nothing asked in this world
+    elif key == ("POST", "case-erasure"):
+        assert case.status == Status.WITHDRAWN
+        assert ErasureRequest.objects.get(case=case).requested_by == user
+    elif key == ("POST", "case-erasure-decide"):
+        assert ErasureRequest.objects.get(case=case).decided_by == user
     elif key == ("GET", "messages"):
         assert isinstance(response.json(), list)
     elif key == ("POST", "messages"):

@@ -78,6 +78,10 @@ def intake_data(form: forms.Form, skill: Skill, text: str) -> dict[str, str]:
         "description": text, "complaint": text, "skill": str(skill.pk), "since_when": "两周",
         "patient_age": "70", "health_consent": "on", "materials_later": "on",
     }
+    consent_text = getattr(form, "consent_text", None)
+    if consent_text is not None:
+        # The hidden field the page carries: the version of the consent text it showed.
+        known["consent_version"] = str(consent_text.version)
     data: dict[str, str] = {}
     for name, field in form.fields.items():
         if name in known:

@@ -19,7 +19,8 @@ from django.utils import translation
 REPO = Path(__file__).resolve().parents[2]
 # What makemessages scans: the code and templates that ship, never the virtualenv, var/ or the tests.
 SOURCES = (
-    "consult", "medical", "legal", "realtime", "jobs", "notices", "accounts", "staff", "templates", "static", "locale",
+    "consult", "medical", "legal", "realtime", "jobs", "notices", "accounts", "staff", "privacy", "templates", "static",
+    "locale",
     "manage.py",
 )
 CATALOGUE = Path("locale") / "zh_Hans" / "LC_MESSAGES" / "django.po"

@@ -20,6 +20,7 @@ from django.utils import translation
 from consult import services
 from consult.models import Case, Kind, Professional, Role, Skill, User
 from legal.models import CityRates, LawyerProfile, LegalAidFund
+from privacy.selectors import INITIAL_VERSION
 from tests.consult import files_corpus as corpus
 
 EMPLOYER = "杭州某纺织有限公司"
@@ -92,6 +93,8 @@ def intake_post(skill: Skill, **overrides: Any) -> dict[str, Any]:
         "sick_days": "20",
         "desired_outcome": "补发病假工资差额。",
         "share_consent": "on",
+        # The hidden field the page carries: the version of the consent text it showed.
+        "consent_version": str(INITIAL_VERSION["share_employer"]),
         "files_payslip": [payslip()],
         "files_sick_leave": [sick_note()],
     }

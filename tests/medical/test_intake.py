@@ -22,6 +22,7 @@ from consult.errors import CaseError
 from consult.models import Case, CaseEvent, Document, DocumentKind, Priority, Professional, Skill, Status, User, Verb
 from medical import services
 from medical.models import MedicalIntake, UrgentSign
+from privacy.selectors import INITIAL_VERSION
 from tests.consult import files_corpus
 from tests.medical.conftest import COMPLAINT, body, t
 from tests.s3 import answered_within, hung_endpoint, s3_storage
@@ -42,6 +43,8 @@ def answers(skill: Skill, **overrides: Any) -> dict[str, Any]:
         "skill": str(skill.pk), "complaint": COMPLAINT, "since_when": "两周", "patient_age": "58",
         "patient_sex": "female", "conditions": "高血压十年", "medicines": "氨氯地平", "allergies": "青霉素",
         "health_consent": "on",
+        # The hidden field the page carries: the version of the consent text it showed.
+        "consent_version": str(INITIAL_VERSION["health"]),
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}

@@ -20,6 +20,7 @@ from consult import services as core
 from consult.domains import domain_of
 from consult.models import Case, CaseEvent, Document, DocumentKind, Professional, Skill, Status, User, Verb
 from consult.pdf import StaticOnlyFetcher, qr_svg, render_pdf
+from privacy.selectors import INITIAL_VERSION
 from tests.consult import files_corpus
 from tests.medical.conftest import ADVICE, COMPLAINT, PATIENT_NAME, body, pdf_text, t, write_note
 
@@ -83,6 +84,7 @@ def test_it_takes_a_lung_complaint_from_intake_to_the_pdf_the_resident_downloads
         {
             "skill": str(lung_service.pk), "complaint": COMPLAINT, "since_when": "两周", "patient_age": "58",
             "patient_sex": "female", "health_consent": "on",
+            "consent_version": str(INITIAL_VERSION["health"]),
             "files_exam_report": SimpleUploadedFile("血常规.pdf", files_corpus.pdf(), content_type="application/pdf"),
             "files_imaging": SimpleUploadedFile("胸片.jpg", files_corpus.jpeg(seed=21), content_type="image/jpeg"),
         },
