@@ -24,11 +24,11 @@ def case_erasure(case: Any, user: Any) -> dict[str, Any] | None:
     if case.resident_id == user.pk:
         can_ask = case.anonymised_at is None and (request is None or not request.is_pending)
         # Ids of their own: the case page has other forms with a "reason".
-        form = ErasureRequestForm(auto_id="erasure_%s") if can_ask else None
-        return {"request": request, "ask_form": form, "mine": True}
+        ask = ErasureRequestForm(auto_id="erasure_%s") if can_ask else None
+        return {"request": request, "ask_form": ask, "mine": True}
     if request is not None:
-        form = ErasureDecisionForm(auto_id="erasure_%s") if request.is_pending else None
-        return {"request": request, "decide_form": form}
+        decide = ErasureDecisionForm(auto_id="erasure_%s") if request.is_pending else None
+        return {"request": request, "decide_form": decide}
     return None
 
 
