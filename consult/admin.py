@@ -125,15 +125,8 @@ class CaseAdmin(admin.ModelAdmin[Case]):
         self.message_user(request, ngettext("%(n)d case closed.", "%(n)d cases closed.", closed) % {"n": closed})
 
 
-@admin.register(CaseEvent)
-class CaseEventAdmin(admin.ModelAdmin[CaseEvent]):
-    list_display = ("created_at", "case", "verb", "actor")
-    list_filter = ("verb",)
-    search_fields = ("case__reference",)
-    list_select_related = ("case", "actor")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseEvent]:
-        return super().get_queryset(request).filter(case__kind__in=_coordinated(request))
+class ReadOnly:
+    """An admin that shows and never writes: what it lists is a record (an audit, a consent)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -143,6 +136,17 @@ class CaseEventAdmin(admin.ModelAdmin[CaseEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnly, admin.ModelAdmin[CaseEvent]):
+    list_display = ("created_at", "case", "verb", "actor")
+    list_filter = ("verb",)
+    search_fields = ("case__reference",)
+    list_select_related = ("case", "actor")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseEvent]:
+        return super().get_queryset(request).filter(case__kind__in=_coordinated(request))
 
 
 @admin.register(Document)

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 
-from consult.admin import _coordinated
+from consult.admin import ReadOnly, _coordinated
 from privacy.models import PURPOSE_OF_KIND, Consent, ConsentText, ErasureRequest
 
 
@@ -35,7 +35,7 @@ class ConsentTextAdmin(admin.ModelAdmin[ConsentText]):
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin[Consent]):
+class ConsentAdmin(ReadOnly, admin.ModelAdmin[Consent]):
     list_display = ("case", "purpose", "text", "given_by", "given_at", "language", "channel")
     list_filter = ("purpose", "channel", "language")
     search_fields = ("case__reference",)
@@ -47,18 +47,9 @@ class ConsentAdmin(admin.ModelAdmin[Consent]):
         purposes = [PURPOSE_OF_KIND[k] for k in PURPOSE_OF_KIND if k in kinds]
         return super().get_queryset(request).filter(case__kind__in=kinds, purpose__in=purposes)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(admin.ModelAdmin[ErasureRequest]):
+class ErasureRequestAdmin(ReadOnly, admin.ModelAdmin[ErasureRequest]):
     """Read only: requests are answered on the coordinators' page (/privacy/erasure/), where the
     answer reaches the resident."""
 
@@ -69,12 +60,3 @@ class ErasureRequestAdmin(admin.ModelAdmin[ErasureRequest]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ErasureRequest]:
         return super().get_queryset(request).filter(case__kind__in=_coordinated(request))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
