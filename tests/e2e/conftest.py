@@ -150,6 +150,10 @@ def server_env(monkeypatch: pytest.MonkeyPatch, private_root: Path, sms_folder: 
     monkeypatch.setenv("SMS_BACKEND", "file")
     monkeypatch.setenv("SMS_FILE_PATH", str(sms_folder))
     monkeypatch.setenv("OFFLINE_NOTICE_DELAY_SECONDS", "2")  # the chat's away check, by the worker, 2 s late
+    # No quiet hours (as in this process, tests/conftest.py): from 22:00 Beijing time the server
+    # would hold every SMS until morning, and what a journey sends must not depend on the hour.
+    monkeypatch.setenv("NOTICE_QUIET_START", "0")
+    monkeypatch.setenv("NOTICE_QUIET_END", "0")
 
 
 @pytest.fixture
