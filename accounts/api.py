@@ -40,14 +40,23 @@ def token_response(request: Request, user: User, http_status: int = 200) -> Resp
     return Response({"token": token, "expiry": instance.expiry, "user": who}, status=http_status)
 
 
+# A code refused for the state of the accounts, not for the code itself: the number is already
+# the user's own, or another account's.
+CONFLICTS = {"same_phone", "phone_taken"}
+
+
 def refusal(error: CodeRefused) -> Response:
-    """A refused code: 429 with Retry-After for the limits, else 400, with the error's code."""
+    """A refused code, with the error's code: 429 with Retry-After for the limits; 409 when the
+    number is already in use; else 403 (a wrong, expired or used-up code, or a staff number: well
+    formed, but it does not grant what is asked)."""
     message = " ".join(error.messages)
     if isinstance(error, CodeLimit):
         response = error_response(error.code or "limit", message, status.HTTP_429_TOO_MANY_REQUESTS)
         response["Retry-After"] = str(error.retry_after)
         return response
-    return error_response(error.code or "refused", message, status.HTTP_400_BAD_REQUEST)
+    if error.code in CONFLICTS:
+        return error_response(error.code or "conflict", message, status.HTTP_409_CONFLICT)
+    return error_response(error.code or "refused", message, status.HTTP_403_FORBIDDEN)
 
 
 class CodeRequestSerializer(serializers.Serializer):
@@ -66,16 +75,31 @@ class PhoneCodeSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=20)
 
 
+# The password rules the schema can state (Django's validators in AUTH_PASSWORD_VALIDATORS): at
+# least 8 characters, not only digits. Not stated: not a common password, not like the phone number
+# or the name (a 400 on the password field).
+RULES_TEXT = "At least 8 characters, not only digits, not a common password, not like the phone number or name."
+
+
 class SignupSerializer(PhoneCodeSerializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.RegexField(r"\S", max_length=100)
     password = serializers.CharField(
         max_length=200, required=False, allow_blank=True, style={"input_type": "password"},
-        help_text="Optional: without one, the resident logs in with codes.",
+        help_text=f"Optional: without one, the resident logs in with codes. {RULES_TEXT}",
     )
+
+    schema_rules = {
+        "anyOf": [
+            {"properties": {"password": {"maxLength": 0}}},
+            {"properties": {"password": {"minLength": 8, "pattern": r"\D"}}},
+        ]
+    }
 
 
 class ResetSerializer(PhoneCodeSerializer):
-    password = serializers.CharField(max_length=200, style={"input_type": "password"})
+    password = serializers.RegexField(
+        r"\D", min_length=8, max_length=200, style={"input_type": "password"}, help_text=RULES_TEXT
+    )
 
 
 class PhoneSerializer(serializers.Serializer):

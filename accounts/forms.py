@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Purpose
 from accounts.services import CODE_DIGITS, clean_code
-from consult.forms import PhoneField
+from consult.forms import PhoneField, too_long_refused
 from consult.models import User
 
 code_validator = RegexValidator(
@@ -27,7 +27,7 @@ class CodeField(forms.CharField):
         self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "one-time-code", "class": "code"})
 
     def to_python(self, value: Any) -> str:
-        return clean_code(super().to_python(value) or "")
+        return clean_code(super().to_python(too_long_refused(self, value)) or "")
 
     def validate(self, value: Any) -> None:
         super().validate(value)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from consult.models import (
@@ -26,11 +27,24 @@ class PhoneField(forms.CharField):
         self.widget.attrs.update({"inputmode": "tel", "autocomplete": "tel"})
 
     def to_python(self, value: Any) -> str:
-        return normalize_phone(super().to_python(value) or "")
+        return normalize_phone(super().to_python(too_long_refused(self, value)) or "")
 
     def validate(self, value: Any) -> None:
         super().validate(value)
         phone_validator(value)
+
+
+def too_long_refused(field: forms.CharField, value: Any) -> Any:
+    """`value` as typed, refused when longer than the field's maximum: a field that drops spaces
+    and dashes before checking would otherwise take any number of them (the page's input stops at
+    the maximum anyway; the API's schema states it)."""
+    if isinstance(value, str) and field.max_length is not None and len(value) > field.max_length:
+        raise forms.ValidationError(
+            field.error_messages.get("max_length") or MaxLengthValidator.message,
+            code="max_length",
+            params={"limit_value": field.max_length, "show_value": len(value)},
+        )
+    return value
 
 
 class PhoneLoginForm(AuthenticationForm):

@@ -318,6 +318,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseKindEnum": "consult.models.Kind",
         "DocumentKindEnum": "consult.models.DocumentKind",
+        # The consents and skip=true: a boolean that must be true.
+        "TrueEnum": [(True, True)],
     },
 }
 REST_KNOX = {

@@ -13,7 +13,7 @@ from consult.models import Case, Kind, User
 from legal import services
 from legal.estimate import step_text
 from legal.forms import LegalIntakeForm, OutcomeForm
-from legal.models import ClaimEstimate, LegalIntake, MediationOutcome
+from legal.models import CityRates, ClaimEstimate, LegalIntake, MediationOutcome
 
 
 def api_data(case: Case, user: User) -> dict[str, Any]:
@@ -34,12 +34,22 @@ def api_data(case: Case, user: User) -> dict[str, Any]:
     }
 
 
+def city_not_covered(city: Any) -> dict[str, list[str]]:
+    """The intake offers the cities with wage rates; any other is not offered (a 404, as a service
+    that is not). A NUL is dropped for the look-up: PostgreSQL refuses it in a query, and the form
+    refuses such a city anyway."""
+    if CityRates.objects.filter(city=str(city or "").replace("\x00", "")).exists():
+        return {}
+    return {"city": [_("The service does not cover this city yet: choose one of the cities it lists.")]}
+
+
 LegalCaseCreateView = case_create_view(
     kind=Kind.LEGAL,
     form_class=LegalIntakeForm,
     open_case=services.legal_case_from_form,
     request_serializer=s.LegalCaseCreateSerializer,
     description="Ask for mediation in a labour dispute; upload the evidence afterwards.",
+    not_offered=lambda fields: city_not_covered(fields.get("city")),
 )
 
 OutcomeView = assignee_record_view(

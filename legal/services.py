@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consult import services as core
-from consult.errors import CaseError
+from consult.errors import CaseError, NotAllowed, WrongState
 from consult.intake import Staged
 from consult.models import Case, Kind, Professional, Skill, Status, User, Verb
 from legal import estimate
@@ -178,9 +178,9 @@ def _lock_for_lawyer(case: Case, professional: Professional) -> Case:
     case = Case.objects.select_for_update().get(pk=case.pk)
     _require_legal(case)
     if case.assignee_id != professional.pk:
-        raise CaseError(_("Only the lawyer the case is assigned to can record this."))
+        raise NotAllowed(_("Only the lawyer the case is assigned to can record this."))
     if case.status not in (Status.ACTIVE, Status.RESOLVED):
-        raise CaseError(_("Accept the case before recording the mediation."))
+        raise WrongState(_("Accept the case before recording the mediation."))
     return case
 
 
@@ -245,10 +245,10 @@ def payment_record(*, case: Case, user: User, amount: Decimal, day: date) -> Med
     case = Case.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=case.pk)
     _require_legal(case)
     if not (user.is_coordinator or (case.assignee is not None and case.assignee.user_id == user.pk)):
-        raise CaseError(_("Only the assigned lawyer or a coordinator can record a payment."))
+        raise NotAllowed(_("Only the assigned lawyer or a coordinator can record a payment."))
     outcome = MediationOutcome.objects.filter(case=case).first()
     if outcome is None or outcome.result not in (Result.SETTLED, Result.PARTLY):
-        raise CaseError(_("Record the settlement before its payments."))
+        raise WrongState(_("Record the settlement before its payments."))
     if amount <= 0:
         raise CaseError(_("The amount must be more than zero."))
     outcome.amount_received += amount

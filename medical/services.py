@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consult import services as core
-from consult.errors import CaseError
+from consult.errors import CaseError, NotAllowed, WrongState
 from consult.intake import Staged
 from consult.models import Case, Kind, Priority, Professional, Skill, Status, User, Verb
 from medical.models import ConsultationNote, HomeVisit, MedicalIntake, VisitStatus
@@ -134,9 +134,9 @@ def note_save(*, case: Case, professional: Professional, **fields: Any) -> Consu
     case = Case.objects.select_for_update().get(pk=case.pk)
     _require_medical(case)
     if case.assignee_id != professional.pk:
-        raise CaseError(_("Only the doctor the case is assigned to can write the note."))
+        raise NotAllowed(_("Only the doctor the case is assigned to can write the note."))
     if case.status not in (Status.ACTIVE, Status.RESOLVED):
-        raise CaseError(_("Accept the case before writing the note."))
+        raise WrongState(_("Accept the case before writing the note."))
     unknown = set(fields) - set(NOTE_FIELDS)
     if unknown:
         raise TypeError(f"unknown note fields: {sorted(unknown)}")
@@ -168,11 +168,11 @@ def _can_arrange(case: Case, user: User) -> bool:
 def home_visit_request(*, case: Case, resident: User, address: str, preferred_dates: str) -> HomeVisit:
     _require_medical(case)
     if case.resident_id != resident.pk:
-        raise CaseError(_("Only the resident who opened the case can ask for a home visit."))
+        raise NotAllowed(_("Only the resident who opened the case can ask for a home visit."))
     if not case.is_open:
-        raise CaseError(_("This case is finished."))
+        raise WrongState(_("This case is finished."))
     if HomeVisit.objects.filter(case=case, status__in=(VisitStatus.REQUESTED, VisitStatus.SCHEDULED)).exists():
-        raise CaseError(_("A home visit is already requested for this case."))
+        raise WrongState(_("A home visit is already requested for this case."))
     visit = HomeVisit(case=case, requested_by=resident, address=address, preferred_dates=preferred_dates)
     visit.full_clean(exclude=["case", "requested_by"])
     visit.save()
@@ -184,9 +184,9 @@ def home_visit_request(*, case: Case, resident: User, address: str, preferred_da
 def home_visit_schedule(*, visit: HomeVisit, user: User, scheduled_for: datetime) -> HomeVisit:
     visit = HomeVisit.objects.select_for_update(of=("self",)).select_related("case__assignee").get(pk=visit.pk)
     if not _can_arrange(visit.case, user):
-        raise CaseError(_("Only the assigned doctor or a coordinator can schedule the visit."))
+        raise NotAllowed(_("Only the assigned doctor or a coordinator can schedule the visit."))
     if not visit.is_open:
-        raise CaseError(_("This visit is already done or cancelled."))
+        raise WrongState(_("This visit is already done or cancelled."))
     if scheduled_for < timezone.now():
         raise CaseError(_("Choose a time in the future."))
     visit.status = VisitStatus.SCHEDULED

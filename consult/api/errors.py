@@ -13,9 +13,18 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from consult.errors import CaseConflict, CaseError, InvalidTransition
+from consult.errors import CaseError, NotAllowed, WrongState
 from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, UploadRefused
 from consult.limits import wait_message
+
+# An upload refused for what its bytes turned out to be (RFC 9110: 415 also when found "by inspecting
+# the data directly"), or because the case holds all it may (the same file fits another case): not
+# a malformed request. Every other refusal of a file is a 400.
+UPLOAD_STATUS = {
+    "type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    "case_full": status.HTTP_409_CONFLICT,
+    "too_many_files": status.HTTP_409_CONFLICT,
+}
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -33,10 +42,12 @@ def _fields(detail: Any) -> dict[str, list[str]]:
 
 
 def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, (CaseConflict, InvalidTransition)):
-        return error_response(exc.code or "conflict", " ".join(exc.messages), status.HTTP_409_CONFLICT)
+    if isinstance(exc, NotAllowed):
+        return error_response(exc.code or "permission_denied", " ".join(exc.messages), status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, WrongState):
+        return error_response(exc.code or "wrong_state", " ".join(exc.messages), status.HTTP_409_CONFLICT)
     if isinstance(exc, UploadRefused):
-        return error_response(exc.code or "refused", " ".join(exc.messages), status.HTTP_400_BAD_REQUEST)
+        return error_response(exc.code or "refused", " ".join(exc.messages), UPLOAD_STATUS.get(exc.code or "", 400))
     if isinstance(exc, CaseError):
         return error_response(exc.code or "refused", " ".join(exc.messages), status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):

@@ -19,6 +19,8 @@ _SEP = r"[\s\-()]*"
 INPUT_PATTERNS = {
     "phone": rf"^{_SEP}(\+{_SEP}8{_SEP}6{_SEP})?(0{_SEP}0{_SEP}8{_SEP}6{_SEP})?1{_SEP}[3-9]{_SEP}(\d{_SEP}){{9}}$",
     "phone_last4": r"^\d{4}$",
+    # The code from the SMS: 6 digits, spaces anywhere, full-width digits too (accounts.forms.CodeField).
+    "code": r"^\s*([0-9０-９]\s*){6}$",
 }
 
 
@@ -27,6 +29,17 @@ class ConsultAutoSchema(AutoSchema):
         schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
         if direction == "request" and isinstance(field, serializers.CharField) and field.field_name in INPUT_PATTERNS:
             schema["pattern"] = INPUT_PATTERNS[field.field_name]
+        if direction == "request" and isinstance(field, serializers.FileField) and not field.allow_empty_file:
+            schema["minLength"] = 1  # an empty file is refused
+        return schema
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        # A rule between fields (one field needed when another has some value), which fields alone
+        # cannot say: the serializer states it as JSON Schema, for the request it reads.
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        rules = getattr(serializer, "schema_rules", None)
+        if direction == "request" and rules:
+            schema.update(rules)
         return schema
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:

@@ -13,10 +13,16 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
-from consult.models import Case, CaseEvent, Document, Skill
+from consult.models import Case, CaseEvent, Document, DocumentKind, Skill
+from legal.models import Result
+from medical.models import Sex, Urgency, UrgentSign
+
+NOT_A_BOOLEAN = serializers.BooleanField.default_error_messages["invalid"]
 
 
 def fields_of(data: Any) -> Mapping[str, Any]:
@@ -41,22 +47,38 @@ def validate_with(
 def _as_posted(form_class: type[forms.BaseForm], data: Mapping[str, Any], replace: dict[str, Any]) -> Any:
     """The fields as a browser posts them: text, or a list of texts for a multiple choice. Django's
     form fields expect nothing else (a date field given a number or a list fails instead of
-    refusing it)."""
+    refusing it). A yes/no is true or false, as the schema says, not any text (a form's checkbox
+    reads any text as ticked)."""
+    declared: Mapping[str, forms.Field] = getattr(form_class, "base_fields", {})
+    wrong: dict[str, list[str]] = {}
     if isinstance(data, QueryDict):
         posted = QueryDict(mutable=True)
         for name, values in data.lists():
+            field = declared.get(name)
+            if field is not None and not isinstance(field, forms.CharField):
+                # JSON's null written into a form body: no date, number or choice is spelt so.
+                values = ["" if value == "null" else value for value in values]
+            # "on": what a browser's ticked checkbox sends.
+            if isinstance(field, forms.BooleanField) and any(v not in ("true", "false", "on") for v in values):
+                wrong[name] = [str(NOT_A_BOOLEAN)]
             posted.setlist(name, values)
         for name, value in replace.items():
             posted[name] = value
+        if wrong:
+            raise serializers.ValidationError(wrong)
         return posted
     as_text: dict[str, Any] = {}
-    wrong: dict[str, list[str]] = {}
     not_text = str(serializers.CharField.default_error_messages["invalid"])
-    declared: Mapping[str, forms.Field] = getattr(form_class, "base_fields", {})
     for name, value in {**data, **replace}.items():
         field = declared.get(name)
-        multiple = field is not None and getattr(field.widget, "allow_multiple_selected", False)
-        if value is None:
+        if field is None:
+            # The form reads only its own fields: another one, whatever its shape, changes nothing
+            # (the schema allows them), so it is no reason to refuse the request.
+            continue
+        multiple = getattr(field.widget, "allow_multiple_selected", False)
+        if isinstance(field, forms.BooleanField) and not isinstance(value, bool) and name not in replace:
+            wrong[name] = [str(NOT_A_BOOLEAN)]
+        elif value is None:
             as_text[name] = None
         elif isinstance(value, bool):
             as_text[name] = "true" if value else "false"
@@ -213,48 +235,97 @@ class CaseDetailSerializer(CaseSerializer):
         return domain_data(case, self.context["request"].user)
 
 
+# What the intake forms read, as the schema states it (their forms check it again): a required text
+# has something besides spaces (the forms strip them), a consent must be given, an amount in yuan is
+# figures with at most 2 decimals below 100,000,000 (legal.forms.YuanField), and a service is a
+# code from GET /services/ (one that names no service offered answers 404: the list lives in the
+# database, not in the schema).
+SOME_TEXT = r"\S"
+YUAN = r"^\s*[0-9]{1,8}(\.[0-9]{1,2})?\s*$"
+YUAN_OR_NOTHING = r"^\s*([0-9]{1,8}(\.[0-9]{1,2})?)?\s*$"
+HOURS = r"^\s*(5000(\.0)?|[0-4]?[0-9]{1,3}(\.[0-9])?)?\s*$"
+
+
+def text(max_length: int, **kwargs: Any) -> serializers.CharField:
+    """A required free text of at most `max_length` characters."""
+    return serializers.RegexField(SOME_TEXT, max_length=max_length, **kwargs)
+
+
+def optional_text(max_length: int, **kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=max_length, required=False, allow_blank=True, **kwargs)
+
+
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class ConsentField(serializers.BooleanField):
+    """A consent the form requires: only true is accepted."""
+
+
 class MedicalCaseCreateSerializer(serializers.Serializer):
-    skill = serializers.CharField(help_text="Service code, e.g. respiratory; general when not sure.")
-    complaint = serializers.CharField()
-    since_when = serializers.CharField()
-    patient_age = serializers.IntegerField()
-    patient_sex = serializers.ChoiceField(choices=["female", "male"])
-    health_consent = serializers.BooleanField()
+    skill = serializers.CharField(
+        help_text="Service code from GET /services/ (medical), e.g. respiratory; general when not sure."
+    )
+    complaint = text(2000)
+    since_when = text(100)
+    patient_age = serializers.IntegerField(min_value=0, max_value=130)
+    patient_sex = serializers.ChoiceField(choices=Sex.choices)
+    health_consent = ConsentField(
+        help_text="The resident agrees that the doctors read and keep the health information sent."
+    )
     consent_version = serializers.IntegerField(
+        min_value=1,
         help_text="The version of the consent text shown to the person (GET consents/health/): a separate consent "
         "to health information is recorded with the very text agreed to."
     )
-    urgent_signs = serializers.ListField(child=serializers.CharField(), required=False)
+    urgent_signs = serializers.ListField(child=serializers.ChoiceField(choices=UrgentSign.choices), required=False)
     on_behalf = serializers.BooleanField(required=False)
-    relationship = serializers.CharField(required=False, allow_blank=True)
-    patient_name = serializers.CharField(required=False, allow_blank=True)
-    conditions = serializers.CharField(required=False, allow_blank=True)
-    medicines = serializers.CharField(required=False, allow_blank=True)
-    allergies = serializers.CharField(required=False, allow_blank=True)
+    relationship = optional_text(50)
+    patient_name = optional_text(100, help_text="Required (not only spaces) when on_behalf is true.")
+    conditions = optional_text(2000)
+    medicines = optional_text(2000)
+    allergies = optional_text(1000)
+
+    # Asking for a relative needs the patient's name (medical.forms.MedicalIntakeForm.clean).
+    schema_rules = {
+        "anyOf": [
+            {"properties": {"on_behalf": {"enum": [False]}}},
+            {"required": ["patient_name"], "properties": {"patient_name": {"pattern": SOME_TEXT}}},
+        ]
+    }
+
+
+def yuan(**kwargs: Any) -> serializers.CharField:
+    return serializers.RegexField(YUAN, help_text="Yuan, e.g. 4000 or 4000.50", **kwargs)
+
+
+def hours(**kwargs: Any) -> serializers.CharField:
+    return serializers.RegexField(HOURS, required=False, allow_blank=True, help_text="0 to 5000, one decimal", **kwargs)
 
 
 class LegalCaseCreateSerializer(serializers.Serializer):
-    skill = serializers.CharField(help_text="Service code, e.g. sick-pay.")
-    job_title = serializers.CharField()
-    employment_start = serializers.DateField()
-    employment_end = serializers.DateField(required=False, allow_null=True)
-    employer_name = serializers.CharField()
-    employer_address = serializers.CharField(required=False, allow_blank=True)
-    employer_contact = serializers.CharField(required=False, allow_blank=True)
-    employer_phone = serializers.CharField(required=False, allow_blank=True)
-    what_happened = serializers.CharField()
-    city = serializers.CharField()
-    monthly_wage = serializers.CharField(help_text="Yuan, e.g. 4000 or 4000.50")
-    amount_received = serializers.CharField(required=False, help_text="Yuan")
-    amount_claimed = serializers.CharField(required=False, help_text="Yuan")
-    sick_days = serializers.IntegerField(required=False, allow_null=True)
-    overtime_weekday_hours = serializers.CharField(required=False, allow_blank=True)
-    overtime_restday_hours = serializers.CharField(required=False, allow_blank=True)
-    overtime_holiday_hours = serializers.CharField(required=False, allow_blank=True)
+    skill = serializers.CharField(help_text="Service code from GET /services/ (legal), e.g. sick-pay.")
+    job_title = text(100)
+    employment_start = serializers.DateField(help_text="Not in the future.")
+    employment_end = serializers.DateField(
+        required=False, allow_null=True, help_text="Empty while still employed; not before employment_start."
+    )
+    employer_name = text(200)
+    employer_address = optional_text(300)
+    employer_contact = optional_text(100)
+    employer_phone = optional_text(30)
+    what_happened = text(4000)
+    city = text(100, help_text="A city the service has wage rates for (see the intake page).")
+    monthly_wage = yuan()
+    amount_received = yuan()
+    amount_claimed = yuan()
+    sick_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=366)
+    overtime_weekday_hours = hours()
+    overtime_restday_hours = hours()
+    overtime_holiday_hours = hours()
     dismissal_unlawful = serializers.BooleanField(required=False)
-    desired_outcome = serializers.CharField()
-    share_consent = serializers.BooleanField()
+    desired_outcome = text(2000)
+    share_consent = ConsentField(help_text="The worker agrees that the lawyer shares the details with the employer.")
     consent_version = serializers.IntegerField(
+        min_value=1,
         help_text="The version of the consent text shown to the person (GET consents/share_employer/)."
     )
 
@@ -265,7 +336,10 @@ class ReasonSerializer(serializers.Serializer):
 
 class DocumentUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
-    kind = serializers.CharField(required=False, help_text="exam_report, imaging, payslip, ... (default other)")
+    kind = serializers.ChoiceField(
+        choices=[k for k in DocumentKind.choices if k[0] != DocumentKind.SUMMARY],
+        required=False, help_text="Default other. (Summaries are made by the service, not uploaded.)",
+    )
 
 
 class MessageSerializer(serializers.Serializer):
@@ -283,7 +357,15 @@ class MessageSerializer(serializers.Serializer):
 class MessageCreateSerializer(serializers.Serializer):
     client_id = serializers.CharField(max_length=64)
     body = serializers.CharField(allow_blank=True, required=False, max_length=4000)
-    document_id = serializers.IntegerField(required=False, allow_null=True)
+    document_id = serializers.IntegerField(required=False, allow_null=True, help_text="A document of this case")
+
+    # Something to send: a text besides spaces, or a document (consult.services.messages).
+    schema_rules = {
+        "anyOf": [
+            {"required": ["body"], "properties": {"body": {"pattern": SOME_TEXT}}},
+            {"required": ["document_id"], "properties": {"document_id": {"type": "integer"}}},
+        ]
+    }
 
 
 class MessageCreatedSerializer(serializers.Serializer):
@@ -312,14 +394,36 @@ class QueueSerializer(serializers.Serializer):
     waiting = QueueEntrySerializer(many=True)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, as the schema says (DRF would also read yes, on, 1, t...)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        # Not by set membership: 0 and 1 equal False and True there.
+        if isinstance(data, bool):
+            return data
+        if data not in ("true", "false"):
+            self.fail("invalid", input=data)
+        return bool(data == "true")
+
+
+class RequiredBooleanField(StrictBooleanField):
+    # Required in a form body too: DRF reads a boolean missing from one as an unticked checkbox.
+    default_empty_html = empty
+
+
 class OnDutySerializer(serializers.Serializer):
-    on_duty = serializers.BooleanField()
+    on_duty = RequiredBooleanField()
 
 
 class RatingSerializer(serializers.Serializer):
-    score = serializers.IntegerField(required=False, allow_null=True, help_text="1 to 5; omit with skip=true")
+    score = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="1 to 5; omit with skip=true")
     comment = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    skip = serializers.BooleanField(required=False)
+    skip = StrictBooleanField(required=False)
+
+    # A score, or skip=true (then the rest is not read).
+    schema_rules = {
+        "anyOf": [{"required": ["score"]}, {"required": ["skip"], "properties": {"skip": {"enum": [True]}}}]
+    }
 
 
 class TrackSerializer(serializers.Serializer):
@@ -356,19 +460,47 @@ class FiguresSerializer(serializers.Serializer):
 
 
 class NoteSerializer(serializers.Serializer):
-    findings = serializers.CharField()
-    impression = serializers.CharField()
-    advice = serializers.CharField()
-    recommended_tests = serializers.CharField(required=False, allow_blank=True)
-    urgency = serializers.ChoiceField(choices=["routine", "soon", "now"])
-    follow_up_date = serializers.DateField(required=False, allow_null=True)
-    referral_hospital = serializers.CharField(required=False, allow_blank=True)
-    referral_department = serializers.CharField(required=False, allow_blank=True)
+    findings = text(5000)
+    impression = text(3000)
+    advice = text(5000)
+    recommended_tests = optional_text(2000)
+    urgency = serializers.ChoiceField(choices=Urgency.choices)
+    follow_up_date = serializers.DateField(required=False, allow_null=True, help_text="Not in the past.")
+    referral_hospital = optional_text(200)
+    referral_department = optional_text(100)
 
 
 class OutcomeSerializer(serializers.Serializer):
-    result = serializers.ChoiceField(choices=["settled", "partly", "not_settled", "withdrawn"])
-    amount_agreed = serializers.CharField(required=False, allow_blank=True, allow_null=True, help_text="Yuan")
+    result = serializers.ChoiceField(choices=Result.choices)
+    amount_agreed = serializers.RegexField(
+        YUAN_OR_NOTHING, required=False, allow_blank=True, allow_null=True,
+        help_text="Yuan; required with a settlement (settled, partly)",
+    )
     payment_due = serializers.DateField(required=False, allow_null=True)
-    terms = serializers.CharField(required=False, allow_blank=True)
-    arbitration_deadline = serializers.DateField(required=False, allow_null=True)
+    terms = optional_text(4000)
+    arbitration_deadline = serializers.DateField(
+        required=False, allow_null=True, help_text="Required when not settled (referred to arbitration)"
+    )
+
+    # A settlement needs its amount and due date; a referral to arbitration its deadline to file
+    # (legal.services.outcome_record).
+    schema_rules = {
+        "anyOf": [
+            {"properties": {"result": {"enum": [Result.WITHDRAWN.value]}}},
+            {
+                "required": ["amount_agreed", "payment_due"],
+                "properties": {
+                    "result": {"enum": [Result.SETTLED.value, Result.PARTLY.value]},
+                    "amount_agreed": {"type": "string", "pattern": YUAN},
+                    "payment_due": {"type": "string", "format": "date"},
+                },
+            },
+            {
+                "required": ["arbitration_deadline"],
+                "properties": {
+                    "result": {"enum": [Result.NOT_SETTLED.value]},
+                    "arbitration_deadline": {"type": "string", "format": "date"},
+                },
+            },
+        ]
+    }

@@ -26,7 +26,7 @@ from consult.api import serializers as s
 from consult.api.errors import error_response
 from consult.api.idempotency import idempotent
 from consult.api.throttles import Limited, LoginThrottle, MessageThrottle, UploadThrottle, post_only
-from consult.errors import CaseError
+from consult.errors import NotAllowed
 from consult.forms import ReasonForm, TrackForm
 from consult.models import Case, Document, Message, Professional, Skill, User
 from consult.net import client_address
@@ -50,7 +50,7 @@ def _case(request: Request, reference: str) -> Case:
 def _professional(request: Request) -> Professional:
     professional = Professional.objects.filter(user=_user(request)).select_related("user").first()
     if professional is None:
-        raise CaseError(_("Only doctors and lawyers have a queue."), code="not_professional")
+        raise NotAllowed(_("Only doctors and lawyers have a queue."), code="not_professional")
     return professional
 
 
@@ -340,7 +340,8 @@ class MessageListView(APIView):
         if data.validated_data.get("document_id") is not None:
             document = case.documents.filter(pk=data.validated_data["document_id"]).first()
             if document is None:
-                return error_response("document", _("That document is not on this case."), 400)
+                # As a case that is not there: the request names something that does not exist.
+                return error_response("document", _("That document is not on this case."), 404)
         message, created = chat.message_post(
             case=case,
             sender=_user(request),
@@ -406,11 +407,12 @@ class RatingView(APIView):
         from consult.forms import RatingForm
 
         case = _case(request, reference)
-        if s.fields_of(request.data).get("skip") in (True, "true", "1"):
+        data = s.RatingSerializer(data=s.fields_of(request.data))
+        data.is_valid(raise_exception=True)
+        if data.validated_data.get("skip"):
             services.rating_skip(case=case, resident=_user(request))
             return Response(status=status.HTTP_204_NO_CONTENT)
-        data = s.validate_with(RatingForm, request.data)
-        services.rating_submit(case=case, resident=_user(request), **data)
+        services.rating_submit(case=case, resident=_user(request), **s.validate_with(RatingForm, request.data))
         return Response(status=status.HTTP_201_CREATED)
 
 

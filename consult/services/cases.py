@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consult import files
 from consult.domains import domain_of
-from consult.errors import CaseConflict, CaseError, InvalidTransition
+from consult.errors import CaseConflict, CaseError, InvalidTransition, NotAllowed, WrongState
 from consult.models import (
     LOAD_STATUSES,
     STATUS_TIMESTAMP,
@@ -180,7 +180,7 @@ def case_submit(
 ) -> Case:
     """Open a case for `resident` and match it at once: assigned, or waiting in line."""
     if resident.role != Role.RESIDENT:
-        raise CaseError(_("Only residents open cases."))
+        raise NotAllowed(_("Only residents open cases."))
     if not skill.is_active:
         raise CaseError(_("This service is not offered at the moment."))
     reference = new_reference()
@@ -213,7 +213,7 @@ def _require_assignee(locked: Case, seen: Case, professional: Professional) -> N
         return
     if seen.assignee_id == professional.pk:
         raise CaseConflict()
-    raise CaseError(_("Only the professional the case is assigned to can do this."))
+    raise NotAllowed(_("Only the professional the case is assigned to can do this."))
 
 
 def _reload_locked(case: Case) -> Case:
@@ -313,9 +313,9 @@ def case_claim_next(*, professional: Professional) -> Case | None:
 def _refuse_if_unable(me: Professional, *, load: int | None = None) -> None:
     """CaseError if `me` is off duty, or if their `load` (when counted) leaves no free slot."""
     if not me.on_duty:
-        raise CaseError(_("Go on duty before taking cases."))
+        raise WrongState(_("Go on duty before taking cases."))
     if load is not None and load >= me.capacity:
-        raise CaseError(_("You already have as many open cases as your capacity allows."))
+        raise WrongState(_("You already have as many open cases as your capacity allows."))
 
 
 @transaction.atomic
@@ -351,12 +351,12 @@ def case_decline(*, case: Case, professional: Professional, reason: str = "") ->
 def case_reassign(*, case: Case, coordinator: User, professional: Professional) -> Case:
     """A coordinator gives the case to `professional`, who must then accept it."""
     if not coordinator.is_coordinator:
-        raise CaseError(_("Only a coordinator can reassign a case."))
+        raise NotAllowed(_("Only a coordinator can reassign a case."))
     case = _reload_locked(case)
     if professional.kind != case.kind or not professional.user.is_active:
         raise CaseError(_("This professional cannot take this kind of case."))
     if case.assignee_id == professional.pk:
-        raise CaseError(_("The case is already assigned to this professional."))
+        raise WrongState(_("The case is already assigned to this professional."))
     previous = case.assignee.user.name if case.assignee else ""
     _transition(
         case,
@@ -380,7 +380,7 @@ def case_resolve(*, case: Case, professional: Professional) -> Case:
     domain = domain_of(case)
     blocker = domain.resolve_blocker(case) if domain else None
     if blocker:
-        raise CaseError(blocker)
+        raise WrongState(blocker)
     _transition(case, Status.RESOLVED, actor=professional.user, verb=Verb.RESOLVED)
     return case
 
@@ -392,7 +392,7 @@ def case_close(*, case: Case, user: User) -> Case:
         case = _reload_locked(case)
         is_assignee = case.assignee is not None and case.assignee.user_id == user.pk
         if not (is_assignee or user.is_coordinator):
-            raise CaseError(_("Only the assigned professional or a coordinator can close a case."))
+            raise NotAllowed(_("Only the assigned professional or a coordinator can close a case."))
         _transition(case, Status.CLOSED, actor=user, verb=Verb.CLOSED)
     if domain_of(case) is not None:
         try:
@@ -406,7 +406,7 @@ def case_close(*, case: Case, user: User) -> Case:
 def case_withdraw(*, case: Case, resident: User, reason: str = "") -> Case:
     case = _reload_locked(case)
     if case.resident_id != resident.pk:
-        raise CaseError(_("Only the resident who opened the case can withdraw it."))
+        raise NotAllowed(_("Only the resident who opened the case can withdraw it."))
     _transition(case, Status.WITHDRAWN, actor=resident, verb=Verb.WITHDRAWN, reason=reason)
     return case
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consult import files, intake
 from consult.domains import domain_of
-from consult.errors import CaseError
+from consult.errors import CaseError, NotAllowed, WrongState
 from consult.files import UploadRefused
 from consult.models import (
     Case,
@@ -68,9 +68,9 @@ def document_add(
     """
     # Finished first: can_upload is also False for a finished case, and its reason would mislead.
     if case.status in (Status.CLOSED, Status.WITHDRAWN):
-        raise CaseError(_("This case is finished; files can no longer be added."))
+        raise WrongState(_("This case is finished; files can no longer be added."))
     if not can_upload(case, uploader):
-        raise CaseError(_("Only the people on this case can add files to it."))
+        raise NotAllowed(_("Only the people on this case can add files to it."))
     if kind not in DocumentKind.values or kind == DocumentKind.SUMMARY:
         raise UploadRefused(_("Choose what kind of document this is."), code="kind")
     _check_case_room(case, 0)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consult.errors import CaseError
+from consult.errors import CaseError, NotAllowed, WrongState
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Message, MessageKind, Status, User
 from realtime.events import case_group, send_event_on_commit
 
@@ -116,9 +116,9 @@ def message_post(
     are checked here rather than by `full_clean()`, whose relation checks would each cost a query.
     """
     if not is_participant(case, sender):
-        raise CaseError(_("Only the people on this case can write here."))
+        raise NotAllowed(_("Only the people on this case can write here."))
     if case.status in (Status.CLOSED, Status.WITHDRAWN):
-        raise CaseError(_("This case is finished; the chat is closed."))
+        raise WrongState(_("This case is finished; the chat is closed."))
     body = (body or "").strip()
     if not body and document is None:
         raise CaseError(_("The message is empty."), code="empty")

@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from consult import limits
-from consult.errors import CaseError
+from consult.errors import NotAllowed, WrongState
 from consult.models import Case, Poster, Rating, Skill, Status, User
 from consult.selectors import Tracked, case_track
 from consult.tally import tally_refresh
@@ -36,9 +36,9 @@ def case_track_counted(*, reference: str, phone_last4: str) -> Tracked | None:
 
 def _rateable(case: Case, resident: User) -> None:
     if case.resident_id != resident.pk:
-        raise CaseError(_("Only the resident who opened the case can rate it."))
+        raise NotAllowed(_("Only the resident who opened the case can rate it."))
     if case.status != Status.CLOSED:
-        raise CaseError(_("A case can be rated once it is closed."))
+        raise WrongState(_("A case can be rated once it is closed."))
 
 
 @transaction.atomic
@@ -51,7 +51,7 @@ def rating_submit(*, case: Case, resident: User, score: int, comment: str = "") 
         with transaction.atomic():
             rating.save(force_insert=True)
     except IntegrityError:
-        raise CaseError(_("This case has already been rated. Thank you!")) from None
+        raise WrongState(_("This case has already been rated. Thank you!")) from None
     tally_refresh(case)
     return rating
 
@@ -66,7 +66,7 @@ def rating_skip(*, case: Case, resident: User) -> None:
 @transaction.atomic
 def poster_create(*, skill: Skill, place: str, user: User) -> Poster:
     if not user.is_coordinator:
-        raise CaseError(_("Only coordinators make posters."))
+        raise NotAllowed(_("Only coordinators make posters."))
     place = " ".join(place.split())
     poster = Poster(skill=skill, place=place, created_by=user)
     poster.full_clean(exclude=["skill", "created_by"])

@@ -101,7 +101,7 @@ def test_it_gives_the_reason_a_case_rule_refuses_in_the_language_asked_for(
 ) -> None:
     response = token_client(token_for(coordinator), language).post(f"{API}cases/medical/", MEDICAL_BODY, format="json")
 
-    error = assert_error_shape(response, 400, "not_resident")
+    error = assert_error_shape(response, 403, "not_resident")
     assert error["message"] == t(language, "Only residents open cases.")
     assert not Case.objects.exists()
 

@@ -20,6 +20,7 @@ def test_it_refuses_a_service_code_with_a_nul_character(
 
     response: Any = api(alice).post(f"{API}cases/medical/", {**MEDICAL_BODY, "skill": "resp\x00iratory"}, format="json")
 
-    error = assert_error_shape(response, 400, "invalid")
+    # No service has such a code: the 404 of a service not offered.
+    error = assert_error_shape(response, 404, "not_offered")
     assert "skill" in error["fields"]
     assert Case.objects.count() == before

@@ -2,8 +2,9 @@
 the cast, with real credentials (a token from POST /auth/token/, or a web session with its CSRF
 token). A refused call answers with the one error shape and changes nothing.
 
-A case someone may not see is as absent as a missing one (404); a call the case rules refuse to
-someone who sees the case is a 400 with the reason; anonymous is 401.
+A case someone may not see is as absent as a missing one (404); a call refused to someone who sees
+the case, for who they are, is a 403 with the reason, and one refused for the state things are in
+(an off-duty professional claiming) a 409; anonymous is 401.
 """
 
 from __future__ import annotations
@@ -95,14 +96,15 @@ ROWS = [
     Row("logout", "POST", signed_in(204)),
     Row("logout-all", "POST", signed_in(204)),
     # Phone codes (tests/accounts/test_api.py has the flows): anyone may ask for a sign-up code;
-    # a code that was never sent is refused to everyone (the token is not what the code proves).
+    # a code that was never sent is refused to everyone (the token is not what the code proves):
+    # well formed, but it grants nothing (403).
     Row("code", "POST", everyone(202), body=lambda case, cast: {"phone": "13900009999", "purpose": "signup"}),
-    Row("code-login", "POST", everyone(400), body=lambda case, cast: {"phone": cast.owner.phone, "code": "123456"}),
-    Row("signup", "POST", everyone(400),
+    Row("code-login", "POST", everyone(403), body=lambda case, cast: {"phone": cast.owner.phone, "code": "123456"}),
+    Row("signup", "POST", everyone(403),
         body=lambda case, cast: {"name": "赵大妈", "phone": "13900009999", "code": "123456"}),
-    Row("password-reset", "POST", everyone(400),
+    Row("password-reset", "POST", everyone(403),
         body=lambda case, cast: {"phone": cast.owner.phone, "code": "123456", "password": "Qingshan-village-2026"}),
-    Row("phone-change", "POST", signed_in(400), body=lambda case, cast: {"phone": "13900009999", "code": "123456"}),
+    Row("phone-change", "POST", signed_in(403), body=lambda case, cast: {"phone": "13900009999", "code": "123456"}),
     Row("services", "GET", everyone(200)),
     Row("track", "POST", everyone(200),
         body=lambda case, cast: {"reference": case.reference, "phone_last4": cast.owner.phone[-4:]}),
@@ -112,21 +114,21 @@ ROWS = [
     Row("export", "GET", signed_in(200)),
     Row("erasure-requests", "GET", signed_in(400, coordinator=200)),
     Row("cases", "GET", signed_in(200)),
-    Row("case-create-medical", "POST", signed_in(400, owner=201, other_resident=201),
+    Row("case-create-medical", "POST", signed_in(403, owner=201, other_resident=201),
         body=lambda case, cast: MEDICAL_BODY),
-    Row("case-create-legal", "POST", signed_in(400, owner=201, other_resident=201), domain="legal",
+    Row("case-create-legal", "POST", signed_in(403, owner=201, other_resident=201), domain="legal",
         body=lambda case, cast: LEGAL_BODY),
     Row("case-detail", "GET", on_the_case(200, 200, 200)),
     # accept, decline, resolve belong to the professional: a resident or coordinator is not one.
-    Row("case-accept", "POST", on_the_case(400, 200, 400)),
-    Row("case-decline", "POST", on_the_case(400, 204, 400), body=lambda case, cast: {"reason": "不在我的专业范围"}),
-    Row("case-resolve", "POST", on_the_case(400, 200, 400), state="noted"),
-    Row("case-close", "POST", on_the_case(400, 200, 200), state="resolved"),
-    Row("case-withdraw", "POST", on_the_case(200, 400, 400), body=lambda case, cast: {"reason": "已经好了"}),
-    Row("case-note", "PUT", on_the_case(400, 200, 400), state="active", body=lambda case, cast: NOTE_BODY),
-    Row("case-outcome", "PUT", on_the_case(400, 200, 400), domain="legal", state="active",
+    Row("case-accept", "POST", on_the_case(403, 200, 403)),
+    Row("case-decline", "POST", on_the_case(403, 204, 403), body=lambda case, cast: {"reason": "不在我的专业范围"}),
+    Row("case-resolve", "POST", on_the_case(403, 200, 403), state="noted"),
+    Row("case-close", "POST", on_the_case(403, 200, 200), state="resolved"),
+    Row("case-withdraw", "POST", on_the_case(200, 403, 403), body=lambda case, cast: {"reason": "已经好了"}),
+    Row("case-note", "PUT", on_the_case(403, 200, 403), state="active", body=lambda case, cast: NOTE_BODY),
+    Row("case-outcome", "PUT", on_the_case(403, 200, 403), domain="legal", state="active",
         body=lambda case, cast: {"result": "settled", "amount_agreed": "600", "payment_due": "2030-01-31"}),
-    Row("case-rating", "POST", on_the_case(201, 400, 400), state="closed",
+    Row("case-rating", "POST", on_the_case(201, 403, 403), state="closed",
         body=lambda case, cast: {"score": 5, "comment": "很耐心"}),
     # Erasure: the resident asks (her open case is withdrawn with it); a coordinator of the
     # domain answers the waiting request.
@@ -139,10 +141,11 @@ ROWS = [
     Row("messages", "GET", on_the_case(200, 200, 200), state="active"),
     Row("messages", "POST", on_the_case(201, 201, 201), state="active",
         body=lambda case, cast: {"client_id": "c-1", "body": "您好，我把报告传上来了。"}),
-    Row("queue", "GET", signed_in(400, assignee=200, other_professional=200, other_kind=200)),
-    # Bob's case waits: the assignee takes it; the other doctor is off duty; the lawyer has nothing.
-    Row("queue-claim", "POST", signed_in(400, assignee=200, other_professional=400, other_kind=204), state="waiting"),
-    Row("queue-on-duty", "POST", signed_in(400, assignee=200, other_professional=200, other_kind=200),
+    Row("queue", "GET", signed_in(403, assignee=200, other_professional=200, other_kind=200)),
+    # Bob's case waits: the assignee takes it; the other doctor is off duty (409: on duty, the same
+    # call would take it); the lawyer has nothing.
+    Row("queue-claim", "POST", signed_in(403, assignee=200, other_professional=409, other_kind=204), state="waiting"),
+    Row("queue-on-duty", "POST", signed_in(403, assignee=200, other_professional=200, other_kind=200),
         body=lambda case, cast: {"on_duty": True}),
     # Any other address under /api/v1/ (here: a document id that is not a number).
     *[Row("not-found", method, everyone(404)) for method in NOT_FOUND_METHODS],
