@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from consult import selectors
 from consult.api.serializers import validate_with
 from consult.api.views import CASE_REF, _user
-from consult.errors import CaseError
+from consult.errors import NotAllowed, WrongState
 from consult.models import User
 from privacy import services
 from privacy.export import export_build, export_filename
@@ -120,10 +120,10 @@ class ErasureDecideView(APIView):
         user = _user(request)
         case = selectors.case_get_for_user(user=user, reference=reference)
         if not user.is_coordinator:
-            raise CaseError(_("Only a coordinator of this kind of case can decide."), code="not_coordinator")
+            raise NotAllowed(_("Only a coordinator of this kind of case can decide."), code="not_coordinator")
         pending = ErasureRequest.objects.filter(case=case, status=ErasureStatus.PENDING).first()
         if pending is None:
-            raise CaseError(_("No erasure request is waiting on this case."), code="no_request")
+            raise WrongState(_("No erasure request is waiting on this case."), code="no_request")
         data = validate_with(ErasureDecisionForm, request.data)
         erasure = services.erasure_decide(
             request=pending, coordinator=user, approve=data["decision"] == "approve", answer=data["answer"]
@@ -137,5 +137,5 @@ class ErasureListView(APIView):
         """The requests waiting for the signed-in coordinator (those of their domains)."""
         user = _user(request)
         if not user.is_coordinator:
-            raise CaseError(_("Only coordinators answer erasure requests."), code="not_coordinator")
+            raise NotAllowed(_("Only coordinators answer erasure requests."), code="not_coordinator")
         return Response(ErasureRequestSerializer(erasure_requests_pending(user=user), many=True).data)

@@ -112,7 +112,7 @@ ROWS = [
     Row("consent-text", "GET", everyone(200)),
     # A copy of one's own data: everyone signed in gets theirs (the owner's holds the case).
     Row("export", "GET", signed_in(200)),
-    Row("erasure-requests", "GET", signed_in(400, coordinator=200)),
+    Row("erasure-requests", "GET", signed_in(403, coordinator=200)),
     Row("cases", "GET", signed_in(200)),
     Row("case-create-medical", "POST", signed_in(403, owner=201, other_resident=201),
         body=lambda case, cast: MEDICAL_BODY),
@@ -133,7 +133,7 @@ ROWS = [
     # Erasure: the resident asks (her open case is withdrawn with it); a coordinator of the
     # domain answers the waiting request.
     Row("case-erasure", "POST", on_the_case(201, 400, 400), body=lambda case, cast: {"reason": "请删除"}),
-    Row("case-erasure-decide", "POST", on_the_case(400, 400, 200), state="erasure_asked",
+    Row("case-erasure-decide", "POST", on_the_case(403, 403, 200), state="erasure_asked",
         body=lambda case, cast: {"decision": "refuse", "answer": "仲裁中，依法保留"}),
     Row("documents", "GET", on_the_case(200, 200, 200), state="with_document"),
     Row("documents", "POST", on_the_case(201, 201, 201), body=_upload, multipart=True),
