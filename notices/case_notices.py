@@ -85,10 +85,10 @@ def case_event_notify(*, case: Case, verbs: Sequence[str], actor: User | None, d
 @transaction.atomic
 def claim_notify(*, case_pk: int) -> bool:
     """Tell the resident that their case, taken from the line ("take the next case"), was
-    accepted: once per acceptance, under the case's lock. Called by the claim itself right after it
-    (consult/services/cases.py; on PostgreSQL the claim is one statement of its own, so this is
-    the transaction after it), and by the minute job notices.tasks.claims_notify for a claim whose
-    process died in between. Returns whether it wrote the notice."""
+    accepted: once per acceptance, under the case's lock. On PostgreSQL the claim (one statement of
+    its own, consult/services/cases.py) queues the job notices.tasks.claim_notify to call this at
+    once; the minute job notices.tasks.claims_notify calls it for a claim whose job never ran.
+    Returns whether it wrote the notice."""
     case = (
         Case.objects.select_for_update(of=("self",))
         .select_related("resident", "assignee__user", "skill")

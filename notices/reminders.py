@@ -32,9 +32,9 @@ def _lock_case(pk: int) -> Case:
 
 
 def claims_notify() -> int:
-    """The notices claims still owe: a claim tells the resident itself right after it
-    (notices.case_notices.claim_notify); this job, every minute, writes the notice of a claim whose
-    process died before it could. Returns how many it wrote."""
+    """The notices claims still owe: a claim has the resident told at once
+    (notices.case_notices.claim_notify, by a job); this job, every minute, writes the notice of a
+    claim whose job never ran (a broker down, a process that died). Returns how many it wrote."""
     told = Notice.objects.filter(
         case=OuterRef("pk"), kind=NoticeKind.CASE_ACCEPTED, created_at__gte=OuterRef("accepted_at")
     )

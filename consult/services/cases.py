@@ -37,7 +37,8 @@ from consult.services.documents import summary_generate
 from consult.services.messages import message_payload
 from consult.services.timeline import record_event, record_events
 from consult.tally import tally_refresh, tally_responded
-from notices.case_notices import case_event_notify, claim_notify
+from notices.case_notices import case_event_notify
+from notices.tasks import claim_notify_soon
 from realtime.events import (
     DASHBOARD_GROUP,
     CaseMessageEvent,
@@ -290,9 +291,9 @@ def case_claim_next(*, professional: Professional) -> Case | None:
                 line: CaseMessageEvent = {"type": "case.message", "message": message_payload(claim.line)}
                 _announce(claim.case, first=[(case_group(claim.case.pk), line)])
             if claim.case is not None:
-                # The resident's notice, in the outbox at once; the statement stays one (the minute
-                # job writes it for a claim whose process dies before this line).
-                claim_notify(case_pk=claim.case.pk)
+                # The resident's notice, written by a worker at once; the statement stays one
+                # (the minute job writes it for a claim whose job never ran).
+                claim_notify_soon(case_pk=claim.case.pk)
             return claim.case
         with transaction.atomic():
             me = _lock_professional(professional)

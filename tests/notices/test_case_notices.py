@@ -139,7 +139,7 @@ def test_the_minute_job_tells_the_resident_of_a_claim_whose_process_died_before_
     case = services.case_submit(resident=alice, skill=respiratory, description="咳嗽", priority=Priority.NORMAL)
     claimer = professional_factory([respiratory], name="赵医生")
     services.case_claim_next(professional=claimer)
-    # On PostgreSQL the notice is written in the transaction after the claim's statement: a process
+    # On PostgreSQL the notice is written by a job queued after the claim's statement: a process
     # that dies in between leaves the claim without it.
     Notice.objects.filter(case=case, kind=NoticeKind.CASE_ACCEPTED).delete()
 
@@ -149,6 +149,35 @@ def test_the_minute_job_tells_the_resident_of_a_claim_whose_process_died_before_
 
     [sms] = sms_to(sms_outbox, alice)
     assert (sms.kind, sms.params["case"]) == (NoticeKind.CASE_ACCEPTED, case.reference)
+
+
+def test_a_claim_stands_when_its_notice_cannot_be_queued_and_the_minute_job_writes_it(
+    alice: User, respiratory: Skill, professional_factory: Callable[..., Professional], sms_outbox: list[Any],
+    monkeypatch: pytest.MonkeyPatch, is_postgres: bool, django_capture_on_commit_callbacks: Any,
+) -> None:
+    """PostgreSQL's claim queues its notice as a job: a broker that refuses it costs the resident a
+    minute's wait, never the claim."""
+    if not is_postgres:
+        pytest.skip("the portable claim writes its notice in its own transaction")
+    from kombu.exceptions import OperationalError
+
+    from notices import tasks
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    case = services.case_submit(resident=alice, skill=respiratory, description="咳嗽", priority=Priority.NORMAL)
+    claimer = professional_factory([respiratory], name="赵医生")
+    monkeypatch.setattr(tasks.claim_notify, "delay", broker_down)
+
+    claimed = services.case_claim_next(professional=claimer)
+
+    assert claimed is not None and Case.objects.get(pk=case.pk).status == Status.ACTIVE
+    assert not Notice.objects.filter(case=case).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims_notify() == 1
+    [sms] = sms_to(sms_outbox, alice)
+    assert (sms.kind, sms.params["professional"]) == (NoticeKind.CASE_ACCEPTED, "赵医生")
 
 
 def test_a_case_waiting_past_its_promise_is_told_once_to_its_professionals_and_the_coordinators(
