@@ -35,6 +35,20 @@ def arguments_text(args: Any, kwargs: Any) -> str:
     return json.dumps({"args": list(args or ()), "kwargs": dict(kwargs or {})}, sort_keys=True, default=str)
 
 
+def queue_or_leave(job: Task, args: tuple[Any, ...], *, backstop: str, countdown: float | None = None) -> bool:
+    """Queue `job` with `args`. A broker that is down loses nothing the caller committed: the
+    work is left to `backstop` (said in the log line: a sweep, a periodic job, or nothing).
+    Returns whether the job was queued."""
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    try:
+        job.apply_async(args, countdown=countdown)
+    except BrokerDown:
+        logger.warning("job %s%r not queued (broker down): %s", job.name, args, backstop)
+        return False
+    return True
+
+
 class Job(Task):
     autoretry_for = PASSING_FAULTS
     # Waits of 2, 4, 8, 16 and 32 s: about a minute in all, the time a database takes to restart.

@@ -116,14 +116,10 @@ def notify(
 def notice_enqueue(*, notice_id: int) -> None:
     """Hand a committed notice to its job. A broker that is down loses nothing: the row stays
     queued and the sweep hands it out within LOST_AFTER and a minute."""
-    from kombu.exceptions import OperationalError as BrokerDown
-
+    from jobs.base import queue_or_leave
     from notices.tasks import deliver
 
-    try:
-        deliver.delay(notice_id)
-    except BrokerDown:
-        logger.warning("notice %s not queued (broker down): the sweep will send it", notice_id)
+    queue_or_leave(deliver, (notice_id,), backstop="the sweep will send the notice")
 
 
 def _claim(notice_id: int) -> Notice | None:

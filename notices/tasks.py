@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
-from jobs.base import Job
+from jobs.base import Job, queue_or_leave
 from notices.services import MAX_ATTEMPTS, notice_deliver, notices_due
-
-logger = logging.getLogger(__name__)
 
 
 def retry_wait(retries: int) -> timedelta:
@@ -49,12 +46,7 @@ def claim_notify_soon(*, case_pk: int) -> None:
     written in the claim's request it cost the claim four times the claim itself (the notice's
     Python work under the GIL: 16 claimers went from 1,170 to 167 claims a second). A broker that
     is down loses nothing: the minute job `claims_notify` writes what no worker did."""
-    from kombu.exceptions import OperationalError as BrokerDown
-
-    try:
-        claim_notify.delay(case_pk)
-    except BrokerDown:
-        logger.warning("acceptance notice of case %s not queued (broker down): the minute job will write it", case_pk)
+    queue_or_leave(claim_notify, (case_pk,), backstop="the minute job claims_notify will write the notice")
 
 
 @shared_task(base=Job, name="notices.tasks.claims_notify")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +14,6 @@ from django.utils.translation import gettext_lazy as _
 from consult.errors import CaseError, NotAllowed, WrongState
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Message, MessageKind, Status, User
 from realtime.events import case_group, send_event_on_commit
-
-logger = logging.getLogger(__name__)
 
 CLIENT_ID_MAX_LENGTH = 64
 
@@ -244,15 +241,11 @@ def offline_notice_enqueue(*, message: Message) -> None:
     after the message is committed."""
     if not offline_candidates(message):
         return
-    from kombu.exceptions import OperationalError as BrokerDown
-
+    from jobs.base import queue_or_leave
     from realtime.tasks import notify_offline as job
 
-    try:
-        job.apply_async((message.pk,), countdown=settings.OFFLINE_NOTICE_DELAY_SECONDS or None)
-    except BrokerDown:
-        # The message stands; only the e-mail about it is lost (the outbox will keep notices).
-        logger.exception("offline notice for message %s not queued", message.pk)
+    # The message stands; only the notice about it is lost.
+    queue_or_leave(job, (message.pk,), backstop="no notice", countdown=settings.OFFLINE_NOTICE_DELAY_SECONDS or None)
 
 
 def notify_offline(*, message: Message) -> int:

@@ -168,7 +168,7 @@ def test_a_claim_stands_when_its_notice_cannot_be_queued_and_the_minute_job_writ
 
     case = services.case_submit(resident=alice, skill=respiratory, description="咳嗽", priority=Priority.NORMAL)
     claimer = professional_factory([respiratory], name="赵医生")
-    monkeypatch.setattr(tasks.claim_notify, "delay", broker_down)
+    monkeypatch.setattr(tasks.claim_notify, "apply_async", broker_down)
 
     claimed = services.case_claim_next(professional=claimer)
 
