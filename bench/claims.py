@@ -4,8 +4,9 @@ one queue of QUEUE waiting cases through `case_claim_next`, then through the bar
 the same run. Reports claims per second, the median claim, their ratio and the double claims (each
 case must be claimed once). PostgreSQL only: SQLite serialises every writer.
 
-Run with the other benchmarks (`make bench` with DATABASE_URL set to PostgreSQL) or alone (and
-BENCH_CLAIM_SHAPE=server to claim as a view under daphne does, from threads serving an event loop):
+Claims are made as a view under daphne makes them: from threads working for a running event loop
+(BENCH_CLAIM_SHAPE=threads: from plain threads, as a management command would). Run with the
+other benchmarks (`make bench` with DATABASE_URL set to PostgreSQL) or alone:
 `DATABASE_URL=postgres://postgres@127.0.0.1:5432/consult_claims .venv/bin/python -m bench.claims`.
 """
 
@@ -27,9 +28,9 @@ QUEUE = int(os.environ.get("BENCH_CLAIM_QUEUE", "10000"))
 # Each side runs this long or until its queue is empty, whichever comes first.
 SECONDS = float(os.environ.get("BENCH_CLAIM_SECONDS", "8"))
 SKILLS = 4
-# "threads": CLAIMERS plain threads. "server": the same threads working for a running event loop,
-# as a view runs under daphne (broadcasts are then handed to the loop instead of awaited).
-SHAPE = os.environ.get("BENCH_CLAIM_SHAPE", "threads")
+# "server": CLAIMERS threads working for a running event loop, as views run under daphne (their
+# broadcasts handed to the loop). "threads": plain threads, each waiting for its broadcasts.
+SHAPE = os.environ.get("BENCH_CLAIM_SHAPE", "server")
 PREFIX = f"claims{os.getpid()}"
 
 

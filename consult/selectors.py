@@ -146,8 +146,11 @@ def queue_place(case: Case) -> int | None:
 
 
 def recent_first_response(skill: Skill) -> timedelta:
-    """Average time from submission to first response over the skill's recent cases, or the
-    promised time when there is no history yet."""
+    """How long the skill's cases wait for a first answer: the middle (median) of its recent
+    first responses, so one quick or one slow case does not swing it, blended with the promised
+    time until WAIT_ESTIMATE_TRUST responses are known, so the first sample moves it by a part.
+    The promised time alone while there is no history."""
+    promised = timedelta(hours=skill.response_hours)
     recent = [
         responded - submitted
         for submitted, responded in Case.objects.filter(
@@ -158,9 +161,12 @@ def recent_first_response(skill: Skill) -> timedelta:
         if submitted is not None and responded is not None
     ]
     if not recent:
-        return timedelta(hours=skill.response_hours)
-    total = sum(recent, timedelta())
-    return total / len(recent)
+        return promised
+    recent.sort()
+    half = len(recent) // 2
+    middle = recent[half] if len(recent) % 2 else (recent[half - 1] + recent[half]) / 2
+    trust = min(len(recent) / max(settings.WAIT_ESTIMATE_TRUST, 1), 1.0)
+    return middle * trust + promised * (1 - trust)
 
 
 def skill_pace(skill: Skill) -> timedelta:

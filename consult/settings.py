@@ -536,10 +536,16 @@ OFFLINE_NOTICE_QUIET_MINUTES = env_int("OFFLINE_NOTICE_QUIET_MINUTES", 30)
 OFFLINE_NOTICE_DELAY_SECONDS = env_int("OFFLINE_NOTICE_DELAY_SECONDS", 15)
 
 # Matching and queues.
+# Claims ("take the next case") made within this many seconds of each other have their residents
+# told by one job (notices.tasks.claim_notify_soon): a lone claim's resident at once.
+CLAIM_NOTICE_BATCH_SECONDS = env_int("CLAIM_NOTICE_BATCH_SECONDS", 1)
 # An assigned case not accepted within this many minutes goes back to matching (sweep_queues).
 ACCEPT_TIMEOUT_MINUTES = env_int("ACCEPT_TIMEOUT_MINUTES", 30)
-# How many recent first responses the wait estimate averages over.
+# How many recent first responses the wait estimate takes the middle of.
 WAIT_ESTIMATE_SAMPLE = env_int("WAIT_ESTIMATE_SAMPLE", 20)
+# Recent first responses needed before they alone make the estimate (fewer are blended with the
+# promised time, so one quick answer does not turn "about 2 days" into "about 1 minute").
+WAIT_ESTIMATE_TRUST = env_int("WAIT_ESTIMATE_TRUST", 5)
 
 # Personal information (privacy/). A closed or withdrawn case keeps its personal details this many
 # days, then the periodic job anonymises it (privacy/anonymise.py). Three years by default: a

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from consult import files
 from consult.services import case_sweep_unaccepted, documents_sweep_orphans
+from consult.services.cases import cases_fill_free_slots
 from consult.services.documents import documents_sweep_staging
 from consult.services.idempotency import idempotency_purge
 from jobs.base import PASSING_FAULTS, Job
@@ -23,6 +24,11 @@ ORPHAN_GRACE = timedelta(hours=1)
 @shared_task(base=Job, name="consult.tasks.sweep_unaccepted")
 def sweep_unaccepted() -> int:
     return case_sweep_unaccepted(timeout=timedelta(minutes=settings.ACCEPT_TIMEOUT_MINUTES))
+
+
+@shared_task(base=Job, name="consult.tasks.fill_free_slots")
+def fill_free_slots() -> int:
+    return cases_fill_free_slots()
 
 
 # A file store that does not answer is a passing fault too.

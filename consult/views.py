@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from consult import files, limits, selectors, services
@@ -264,7 +264,19 @@ def set_on_duty(request: HttpRequest) -> HttpResponse:
     form = OnDutyForm(request.POST)
     form.is_valid()
     on_duty = bool(form.cleaned_data.get("on_duty"))
-    services.professional_set_on_duty(professional=professional, on_duty=on_duty)
+    given = services.professional_set_on_duty(professional=professional, on_duty=on_duty)
+    if given:
+        messages.success(
+            request,
+            ngettext(
+                "You are on duty. A waiting case was given to you: accept it to start.",
+                "You are on duty. %(n)d waiting cases were given to you: accept them to start.",
+                len(given),
+            )
+            % {"n": len(given)},
+        )
+        # The first in line, where the Accept button is; the others are in "My open cases".
+        return redirect("case_detail", reference=given[0].reference)
     messages.success(request, _("You are on duty.") if on_duty else _("You are off duty."))
     return redirect("work_queue")
 

@@ -26,6 +26,11 @@ PERIODIC = [
         "Cases assigned but not accepted within ACCEPT_TIMEOUT_MINUTES go back to matching.",
     ),
     Periodic(
+        "free slots", "consult.tasks.fill_free_slots", timedelta(minutes=1),
+        "Waiting cases go to professionals on duty with a free slot the moment no service saw free "
+        "(a capacity raised in the admin); going on duty or freeing a slot gives them at once.",
+    ),
+    Periodic(
         "dead presence rows", "realtime.tasks.purge_connections", timedelta(minutes=1),
         "Forget the presence of sockets whose server died without saying goodbye.",
     ),

@@ -86,8 +86,9 @@ def case_event_notify(*, case: Case, verbs: Sequence[str], actor: User | None, d
 def claim_notify(*, case_pk: int) -> bool:
     """Tell the resident that their case, taken from the line ("take the next case"), was
     accepted: once per acceptance, under the case's lock. On PostgreSQL the claim (one statement of
-    its own, consult/services/cases.py) queues the job notices.tasks.claim_notify to call this at
-    once; the minute job notices.tasks.claims_notify calls it for a claim whose job never ran.
+    its own, consult/services/cases.py) has the job notices.tasks.claims_notify call this for every
+    claim owed a notice (notices.tasks.claim_notify_soon), and the minute job calls it for a claim
+    whose job never ran.
     Returns whether it wrote the notice."""
     case = (
         Case.objects.select_for_update(of=("self",))

@@ -32,9 +32,9 @@ def _lock_case(pk: int) -> Case:
 
 
 def claims_notify() -> int:
-    """The notices claims still owe: a claim has the resident told at once
-    (notices.case_notices.claim_notify, by a job); this job, every minute, writes the notice of a
-    claim whose job never ran (a broker down, a process that died). Returns how many it wrote."""
+    """The notices claims still owe: run by a job the claims queue (notices.tasks.claim_notify_soon:
+    one for many claims a second) and every minute for a claim whose job never ran (a broker
+    down, a process that died). Returns how many it wrote."""
     told = Notice.objects.filter(
         case=OuterRef("pk"), kind=NoticeKind.CASE_ACCEPTED, created_at__gte=OuterRef("accepted_at")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -34,19 +35,43 @@ def deliver_due() -> int:
     return len(due)
 
 
-@shared_task(base=Job, name="notices.tasks.claim_notify")
-def claim_notify(case_pk: int) -> bool:
-    from notices.case_notices import claim_notify as run
+class _Batch:
+    """When this process last queued the claims' notice job, and whether one is queued for the
+    end of that window: at most two jobs a window, whatever the number of claims."""
 
-    return run(case_pk=case_pk)
+    def __init__(self) -> None:
+        self.window_ends = 0.0
+        self.trailing = False
+
+
+_batch = _Batch()
 
 
 def claim_notify_soon(*, case_pk: int) -> None:
-    """The resident's acceptance notice for a claim just made, by a worker within a second or two:
-    written in the claim's request it cost the claim four times the claim itself (the notice's
-    Python work under the GIL: 16 claimers went from 1,170 to 167 claims a second). A broker that
-    is down loses nothing: the minute job `claims_notify` writes what no worker did."""
-    queue_or_leave(claim_notify, (case_pk,), backstop="the minute job claims_notify will write the notice")
+    """Have the resident of a claim just made told of it by a worker: at once for a lone claim,
+    within CLAIM_NOTICE_BATCH_SECONDS under many. Each claim queuing its own job cost the claim
+    more than the claim itself (the broker publish, under the GIL: 16 claimers at 0.30 of the raw
+    statement, 0.13 with Redis as broker); so the first claim of a window queues the job that
+    writes every notice claims owe (`claims_notify`), and the others of the window one more job
+    for its end. The claim is committed before this is called, so that job finds it. A broker
+    that is down loses nothing: the minute job writes what no worker did.
+
+    Not locked: two threads racing here queue one job too many, which finds nothing to write."""
+    now = time.monotonic()
+    window = settings.CLAIM_NOTICE_BATCH_SECONDS
+    if now >= _batch.window_ends:
+        _batch.window_ends, _batch.trailing = now + window, False
+        countdown = None
+    elif not _batch.trailing:
+        _batch.trailing = True
+        # After the window's last claim, with room for a worker whose clock runs a little ahead.
+        countdown = _batch.window_ends - now + CLOCK_MARGIN
+    else:
+        return
+    queue_or_leave(claims_notify, (), countdown=countdown, backstop=f"the minute job will tell case {case_pk}")
+
+
+CLOCK_MARGIN = 0.5
 
 
 @shared_task(base=Job, name="notices.tasks.claims_notify")

@@ -7,10 +7,12 @@ change that was rolled back; a client that misses one catches up from the databa
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Coroutine, Sequence
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -103,8 +105,7 @@ def publish_all(payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
         return
     loop = _server_loop()
     if loop is not None:
-        what = f"broadcast to {', '.join(group for group, _payload in payloads)}"
-        loop.call_soon_threadsafe(run_in_background, _send_all(layer, payloads), what)
+        _handover(loop).put(layer, payloads)
         return
     future = _publisher.submit(_send_all(layer, payloads))
     try:
@@ -123,6 +124,45 @@ async def _send_all(layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) 
         except Exception:
             # The change is committed; a client that missed this event resyncs from the database.
             logger.exception("could not broadcast %s to %s", payload["type"], group)
+
+
+class _Handover:
+    """Broadcasts from the threads a server's views run in, waiting for its event loop: one
+    wake-up of the loop takes all that are waiting. A wake-up per broadcast (a write to the loop's
+    self-pipe, under the GIL) cost 16 claimers a third of their claims.
+
+    No lock: the GIL makes the deque's append and popleft atomic, and `wake` is cleared before the
+    loop empties the deque, so a broadcast put while it empties is either taken by it or wakes it
+    again (a wake-up too many finds nothing, which is harmless)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: collections.deque[tuple[Any, Sequence[tuple[str, dict[str, Any]]]]] = collections.deque()
+        self.woken = False
+
+    def put(self, layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self.waiting.append((layer, payloads))
+        if not self.woken:
+            self.woken = True
+            self.loop.call_soon_threadsafe(self.take)
+
+    def take(self) -> None:
+        self.woken = False
+        while self.waiting:
+            layer, payloads = self.waiting.popleft()
+            what = f"broadcast to {', '.join(group for group, _payload in payloads)}"
+            run_in_background(_send_all(layer, payloads), what)
+
+
+_handovers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Handover] = weakref.WeakKeyDictionary()
+
+
+def _handover(loop: asyncio.AbstractEventLoop) -> _Handover:
+    handover = _handovers.get(loop)
+    if handover is None:
+        # Two threads making it at once both get the first one made (setdefault is atomic).
+        handover = _handovers.setdefault(loop, _Handover(loop))
+    return handover
 
 
 PUBLISH_TIMEOUT = 5.0

@@ -107,6 +107,16 @@ def away_checks_at_once(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def fresh_claim_notice_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's first claim queues its residents' notice job, as a lone claim does: a window the
+    previous test opened a moment ago would hold it back (notices.tasks.claim_notify_soon;
+    tests/notices/test_case_notices.py tests the window)."""
+    from notices import tasks
+
+    monkeypatch.setattr(tasks, "_batch", tasks._Batch())
+
+
+@pytest.fixture(autouse=True)
 def sms_outbox(settings: Any) -> Iterator[list[Any]]:
     """SMS go to `notices.outbox` (as e-mail to django.core.mail.outbox), emptied for each test.
     No quiet hours unless a test sets them: what a test sends must not depend on the hour it runs."""

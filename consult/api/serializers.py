@@ -415,6 +415,14 @@ class OnDutySerializer(serializers.Serializer):
     on_duty = RequiredBooleanField()
 
 
+class OnDutyAnswerSerializer(serializers.Serializer):
+    on_duty = serializers.BooleanField()
+    given = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="References of the waiting cases given to you as you came on duty, in line order: accept them.",
+    )
+
+
 class RatingSerializer(serializers.Serializer):
     score = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="1 to 5; omit with skip=true")
     comment = serializers.CharField(required=False, allow_blank=True, max_length=1000)

@@ -388,13 +388,14 @@ class ClaimNextView(APIView):
 
 
 class OnDutyView(APIView):
-    @extend_schema(request=s.OnDutySerializer, responses={200: s.OnDutySerializer}, tags=["queue"])
+    @extend_schema(request=s.OnDutySerializer, responses={200: s.OnDutyAnswerSerializer}, tags=["queue"])
     def post(self, request: Request) -> Response:
+        """Going on duty gives you the waiting cases of your services, up to your capacity."""
         data = s.OnDutySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         professional = _professional(request)
-        services.professional_set_on_duty(professional=professional, on_duty=data.validated_data["on_duty"])
-        return Response({"on_duty": data.validated_data["on_duty"]})
+        given = services.professional_set_on_duty(professional=professional, on_duty=data.validated_data["on_duty"])
+        return Response({"on_duty": data.validated_data["on_duty"], "given": [case.reference for case in given]})
 
 
 # --- rating -------------------------------------------------------------------------------

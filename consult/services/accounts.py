@@ -11,11 +11,13 @@ from django.utils.translation import gettext_lazy as _
 from consult.errors import CaseError
 from consult.models import (
     ROLE_KIND,
+    Case,
     Professional,
     Role,
     Skill,
     User,
 )
+from consult.services.cases import case_fill
 from realtime.events import queue_group, send_event_on_commit
 
 # --- accounts -----------------------------------------------------------------------------
@@ -71,8 +73,12 @@ def coordinator_create(
 
 
 @transaction.atomic
-def professional_set_on_duty(*, professional: Professional, on_duty: bool) -> None:
+def professional_set_on_duty(*, professional: Professional, on_duty: bool) -> list[Case]:
+    """Returns the waiting cases given to them as they came on duty, in line order."""
     professional.on_duty = on_duty
     professional.save(update_fields=["on_duty"])
+    # The waiting cases go to the one who just came on duty (`case_fill` announces them).
+    given = case_fill(professional=professional) if on_duty else []
     for skill_id in professional.skills.values_list("pk", flat=True):
         send_event_on_commit(queue_group(skill_id), {"type": "queue.changed", "skill_id": skill_id})
+    return given

@@ -105,6 +105,11 @@ def _transition(
     elif "first_response_at" in changes:
         tally_responded(case)
     _announce(case)
+    left = status not in LOAD_STATUSES or case.assignee_id != before_assignee
+    frees_a_slot = before_status in LOAD_STATUSES and left
+    # One who let a case time out is likely away: the line waits for someone who answers.
+    if before_assignee is not None and frees_a_slot and verb != Verb.TIMED_OUT:
+        _fill(Professional(pk=before_assignee), besides=case.pk)
 
 
 def _announce(case: Case, *, first: Sequence[tuple[str, Event]] = ()) -> None:
@@ -244,20 +249,70 @@ def _below_capacity(me: Professional) -> GreaterThan:
     return GreaterThan(Value(me.capacity), Coalesce(Subquery(load, output_field=IntegerField()), 0))
 
 
-def _claim_portable(me: Professional) -> Case | None:
-    """The next case for `me` through the ORM: read the head of the line, then move it with the
-    compare-and-set (CaseConflict if someone moved it first)."""
+def _head_of_line(me: Professional, *, besides: int | None = None) -> Case | None:
+    """The next waiting case in `me`'s skills that `me` has a free slot for and never declined
+    (nor the case `besides`), locked; on PostgreSQL passing over cases another claimer holds."""
     skills = Professional.skills.through.objects.filter(professional=me).values("skill_id")
     queue = (
         Case.objects.filter(_below_capacity(me), status=Status.WAITING, kind=me.kind, skill__in=skills)
         .exclude(declined_by=me)
         .order_by("-priority", "submitted_at", "pk")
     )
-    # Its resident and service read with it: the notice of the claim names them.
+    if besides is not None:
+        queue = queue.exclude(pk=besides)
+    # Its resident and service read with it: the notices name them.
     queue = queue.select_related("resident", "skill")
     if _skip_locked_supported():
         queue = queue.select_for_update(skip_locked=True, of=("self",))
-    case = queue.first()
+    return queue.first()
+
+
+def _fill(professional: Professional, *, besides: int | None = None) -> list[Case]:
+    """Give `professional` the waiting cases of their skills, in line order, until their slots are
+    full: assigned, for them to accept (or the accept timeout moves it on), as matching does on
+    submit; never `besides`, the case just moved off them. Nothing when they are off duty. Call
+    inside a transaction."""
+    me = _lock_professional(professional)
+    if not me.on_duty or not me.user.is_active:
+        return []
+    given: list[Case] = []
+    while (case := _head_of_line(me, besides=besides)) is not None:
+        try:
+            _transition(case, Status.ASSIGNED, actor=None, verb=Verb.ASSIGNED, assignee=me, professional=me.user.name)
+        except CaseConflict:
+            break
+        given.append(case)
+    if given:
+        Professional.objects.filter(pk=me.pk).update(last_assigned_at=given[-1].assigned_at)
+    return given
+
+
+@transaction.atomic
+def case_fill(*, professional: Professional) -> list[Case]:
+    """What a professional going on duty, or a slot of theirs freeing, sets off: the waiting
+    cases they can take are given to them, without anyone pressing "take next"."""
+    return _fill(professional)
+
+
+def cases_fill_free_slots() -> int:
+    """Fill every professional on duty with a free slot while cases wait in their skills: the
+    backstop of the minute job, for slots freed where no service was told (a capacity raised in
+    the admin). Returns how many cases were given."""
+    waiting_skills = Case.objects.filter(status=Status.WAITING).values("skill_id")
+    candidates = (
+        Professional.objects.filter(on_duty=True, user__is_active=True, skills__in=waiting_skills)
+        .annotate(load=Count("cases", filter=Q(cases__status__in=LOAD_STATUSES), distinct=True))
+        .filter(load__lt=F("capacity"))
+        .distinct()
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
+    )
+    return sum(len(case_fill(professional=professional)) for professional in candidates)
+
+
+def _claim_portable(me: Professional) -> Case | None:
+    """The next case for `me` through the ORM: read the head of the line, then move it with the
+    compare-and-set (CaseConflict if someone moved it first)."""
+    case = _head_of_line(me)
     if case is None:
         return None
     _transition(
@@ -291,8 +346,8 @@ def case_claim_next(*, professional: Professional) -> Case | None:
                 line: CaseMessageEvent = {"type": "case.message", "message": message_payload(claim.line)}
                 _announce(claim.case, first=[(case_group(claim.case.pk), line)])
             if claim.case is not None:
-                # The resident's notice, written by a worker at once; the statement stays one
-                # (the minute job writes it for a claim whose job never ran).
+                # The resident's notice, written by a worker within a second; the statement
+                # stays one (the minute job writes it for a claim whose job never ran).
                 claim_notify_soon(case_pk=claim.case.pk)
             return claim.case
         with transaction.atomic():

@@ -52,8 +52,8 @@ def record_events(case: Case, actor: User | None, steps: Sequence[tuple[str, dic
     every step in the timeline, in one insert, and one room line, the last step's: the other side
     sees what the case has become, not each step of a single click.
 
-    A claim's notice to the resident (accepted) is not written here but by the claim right after
-    it (notices.case_notices.claim_notify): a claim stays one statement on PostgreSQL."""
+    A claim's notice to the resident (accepted) is not written here but by a job the claim queues
+    (notices.tasks.claim_notify_soon): a claim stays one statement on PostgreSQL."""
     events = CaseEvent.objects.bulk_create(
         [CaseEvent(case=case, verb=verb, actor=actor, detail=detail) for verb, detail in steps]
     )

@@ -413,9 +413,9 @@ def line_of_cases(case: Case, bob: User, respiratory: Skill, doctor: Professiona
         services.professional_set_on_duty(professional=doctor, on_duty=False)
         waiting = [submit_plain(bob, respiratory) for _ in range(n)]
         assert all(c.status == Status.WAITING for c in waiting)
-        services.professional_set_on_duty(professional=doctor, on_duty=True)
-        doctor.capacity = 50
-        doctor.save(update_fields=["capacity"])
+        # Back on duty by the flag: through the service the line would be handed to them unasked.
+        doctor.on_duty, doctor.capacity = True, 50
+        doctor.save(update_fields=["on_duty", "capacity"])
         return waiting
 
     return make

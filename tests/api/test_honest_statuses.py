@@ -413,3 +413,17 @@ def test_it_states_the_document_kinds_and_the_intake_limits(components: dict[str
     assert components["OnDutyRequest"]["required"] == ["on_duty"]
     assert [rule["required"] for rule in components["MessageCreateRequest"]["anyOf"]] == [["body"], ["document_id"]]
 
+
+
+def test_it_answers_going_on_duty_with_the_cases_given(
+    api: Api, alice: User, respiratory: Skill, other_doctor: Professional
+) -> None:
+    first = services.case_submit(resident=alice, skill=respiratory, description="咳嗽两周。")
+    second = services.case_submit(resident=alice, skill=respiratory, description="发烧三天。")
+
+    answer = api(other_doctor.user).post(f"{API}queue/on-duty/", {"on_duty": True}, format="json")
+    off = api(other_doctor.user).post(f"{API}queue/on-duty/", {"on_duty": False}, format="json")
+
+    assert answer.status_code == 200
+    assert answer.json() == {"on_duty": True, "given": [first.reference, second.reference]}
+    assert off.json() == {"on_duty": False, "given": []}

@@ -200,7 +200,8 @@ def prepare(row: Row, request: pytest.FixtureRequest) -> World:
         services.professional_set_on_duty(professional=assignee, on_duty=False)
         world.waiting = submit_plain(cast.other_resident, case.skill)
         assert world.waiting.status == Status.WAITING
-        services.professional_set_on_duty(professional=assignee, on_duty=True)
+        # Back on duty by the flag: through the service the waiting case would be handed to them.
+        Professional.objects.filter(pk=assignee.pk).update(on_duty=True)
     case.refresh_from_db()
     return world
 

@@ -331,7 +331,8 @@ def test_it_never_shows_a_waiting_case_to_a_professional_before_they_take_it(
     for professional in (doctor, other_doctor, lawyer):
         assert login(professional.user).get(url).status_code == 404
 
-    services.professional_set_on_duty(professional=other_doctor, on_duty=True)
+    # On duty by the flag: going on duty through the service would hand them the case unasked.
+    Professional.objects.filter(pk=other_doctor.pk).update(on_duty=True)
     client = login(other_doctor.user)
     taken = client.post(reverse("take_next"))
 

@@ -51,8 +51,8 @@ def test_it_gives_every_waiting_case_to_exactly_one_of_many_concurrent_claimers(
         for n in range(CASES):
             services.case_submit(resident=alice, skill=skill, description=f"case {n}", priority=n % 3)
     assert Case.objects.filter(status=Status.WAITING).count() == CASES
-    for professional in professionals:
-        services.professional_set_on_duty(professional=professional, on_duty=True)
+    # On duty by the flag: through the service the first would be handed the whole line.
+    Professional.objects.update(on_duty=True)
 
     barrier = threading.Barrier(WORKERS)
     claimed: dict[int, list[int]] = {}
@@ -110,7 +110,8 @@ def test_it_never_gives_one_professional_claiming_from_many_tabs_more_cases_than
     with transaction.atomic():
         for n in range(40):
             services.case_submit(resident=alice, skill=skill, description=f"case {n}")
-    services.professional_set_on_duty(professional=professional, on_duty=True)
+    Professional.objects.filter(pk=professional.pk).update(on_duty=True)
+    professional.refresh_from_db()
 
     tabs = 8
     barrier = threading.Barrier(tabs)
@@ -143,3 +144,62 @@ def test_it_never_gives_one_professional_claiming_from_many_tabs_more_cases_than
     assert len(refused) == tabs
     assert Case.objects.filter(assignee=professional, status=Status.ACTIVE).count() == 5
     assert Case.objects.filter(status=Status.WAITING).count() == 35
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_gives_every_waiting_case_once_to_many_coming_on_duty_at_once_while_others_claim(
+    professional_factory: Callable[..., Professional], skill_factory: Callable[..., Skill], alice: User,
+    settings: Any,
+) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    skill = skill_factory()
+    arriving = [professional_factory([skill], capacity=15, on_duty=False) for _ in range(WORKERS // 2)]
+    claimers = [professional_factory([skill], capacity=1000, on_duty=False) for _ in range(WORKERS // 2)]
+    with transaction.atomic():
+        for n in range(CASES):
+            services.case_submit(resident=alice, skill=skill, description=f"case {n}", priority=n % 3)
+    Professional.objects.filter(pk__in=[p.pk for p in claimers]).update(on_duty=True)
+
+    barrier = threading.Barrier(WORKERS)
+    errors: list[BaseException] = []
+
+    def arrive(professional: Professional) -> None:
+        try:
+            barrier.wait(timeout=10)
+            services.professional_set_on_duty(professional=professional, on_duty=True)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def claim(professional: Professional) -> None:
+        try:
+            barrier.wait(timeout=10)
+            professional.refresh_from_db()
+            while services.case_claim_next(professional=professional) is not None:
+                pass
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=arrive, args=(p,)) for p in arriving]
+    threads += [threading.Thread(target=claim, args=(p,)) for p in claimers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a worker did not finish"
+    assert errors == []
+
+    # Every case went to one professional, once: assigned to one arriving, or claimed.
+    assert not Case.objects.filter(status=Status.WAITING).exists()
+    given = Counter(
+        CaseEvent.objects.filter(verb__in=[Verb.ASSIGNED, Verb.CLAIMED]).values_list("case_id", flat=True)
+    )
+    assert given == Counter({pk: 1 for pk in Case.objects.values_list("pk", flat=True)})
+    for professional in arriving:
+        assert Case.objects.filter(assignee=professional, status=Status.ASSIGNED).count() <= professional.capacity
+    # Both ways took part: the fill and the claims ran side by side.
+    assert Case.objects.filter(status=Status.ASSIGNED).exists()
+    assert Case.objects.filter(status=Status.ACTIVE).exists()

@@ -253,23 +253,163 @@ def test_it_shares_the_estimate_among_the_professionals_on_duty(
     assert selectors.estimated_wait(reload(second)) == timedelta(hours=12)
 
 
+def history(skill: Skill, resident: User, *hours: tuple[float, float]) -> None:
+    """Closed cases of `skill`, each (submitted, first response) that many hours ago."""
+    now = timezone.now()
+    for submitted_h, responded_h in hours:
+        Case.objects.create(
+            kind=skill.kind, skill=skill, resident=resident, description="done", status=Status.CLOSED,
+            submitted_at=now - timedelta(hours=submitted_h), first_response_at=now - timedelta(hours=responded_h),
+        )
+
+
 def test_it_estimates_the_wait_from_the_recent_first_responses(
     skill_factory: Callable[..., Skill], submit: Callable[..., Case], alice: User, settings: Any
 ) -> None:
     settings.WAIT_ESTIMATE_SAMPLE = 2
+    settings.WAIT_ESTIMATE_TRUST = 2
     skill = skill_factory(response_hours=48)
-    now = timezone.now()
-    # (submitted, first response): the two most recent took 2 h and 4 h; an older one 100 h.
-    for submitted_h, responded_h in ((300, 200), (10, 8), (5, 1)):
-        Case.objects.create(
-            kind=skill.kind, skill=skill, resident=alice, description="done", status=Status.CLOSED,
-            submitted_at=now - timedelta(hours=submitted_h), first_response_at=now - timedelta(hours=responded_h),
-        )
+    # The two most recent took 2 h and 4 h; an older one 100 h.
+    history(skill, alice, (300, 200), (10, 8), (5, 1))
     first = submit(skill)
     second = submit(skill)
 
     assert selectors.estimated_wait(reload(first)) == timedelta(hours=3)
     assert selectors.estimated_wait(reload(second)) == timedelta(hours=6)
+
+
+def test_it_moves_the_promised_estimate_by_a_part_on_the_first_quick_answer(
+    skill_factory: Callable[..., Skill], submit: Callable[..., Case], alice: User, settings: Any
+) -> None:
+    settings.WAIT_ESTIMATE_TRUST = 5
+    skill = skill_factory(response_hours=48)
+    # One case answered in a minute: the estimate said "about 2 days", then "about 1 minute".
+    history(skill, alice, (1 / 60, 0))
+    first = submit(skill)
+
+    # A fifth of the way from the promise (48 h) to that minute.
+    assert selectors.estimated_wait(reload(first)) == timedelta(hours=48) * 0.8 + timedelta(minutes=1) * 0.2
+
+
+def test_it_is_not_swung_by_one_slow_case_among_quick_ones(
+    skill_factory: Callable[..., Skill], submit: Callable[..., Case], alice: User, settings: Any
+) -> None:
+    settings.WAIT_ESTIMATE_TRUST = 5
+    skill = skill_factory(response_hours=48)
+    # Six answered in 2 hours, and the latest waited a week (someone on leave).
+    history(skill, alice, *[(10 + n, 8 + n) for n in range(6)], (170, 2))
+    first = submit(skill)
+
+    assert selectors.estimated_wait(reload(first)) == timedelta(hours=2)
+
+
+# --- free slots ---------------------------------------------------------------------------
+
+
+def test_it_gives_the_line_to_one_coming_on_duty_in_line_order_up_to_capacity(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case],
+    django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doctor = professional_factory([respiratory], capacity=2, on_duty=False)
+    normal = submit(respiratory)
+    urgent = submit(respiratory, priority=Priority.URGENT)
+    last = submit(respiratory)
+    assert {reload(c).status for c in (normal, urgent, last)} == {Status.WAITING}
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(events, "publish_all", lambda payloads: sent.extend(p for _, p in payloads))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.professional_set_on_duty(professional=doctor, on_duty=True)
+
+    assert [(reload(c).status, reload(c).assignee) for c in (urgent, normal, last)] == [
+        (Status.ASSIGNED, doctor), (Status.ASSIGNED, doctor), (Status.WAITING, None),
+    ]
+    assert reload(urgent).events.get(verb=Verb.ASSIGNED).detail["professional"] == doctor.user.name
+    # The doctor hears of each, and each room hears its new status.
+    told = Notice.objects.filter(user=doctor.user, kind=NoticeKind.CASE_ASSIGNED).values_list("case", flat=True)
+    assert set(told) == {urgent.pk, normal.pk}
+    assert {e["reference"] for e in sent if e["type"] == "case.status"} == {urgent.reference, normal.reference}
+
+
+def test_it_gives_nothing_to_one_going_off_duty(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case]
+) -> None:
+    doctor = professional_factory([respiratory], on_duty=False)
+    case = submit(respiratory)
+
+    services.professional_set_on_duty(professional=doctor, on_duty=False)
+
+    assert reload(case).status == Status.WAITING
+
+
+def test_it_gives_the_next_waiting_case_to_one_whose_case_is_handed_over(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case], coordinator: User
+) -> None:
+    doctor = professional_factory([respiratory], capacity=1)
+    mine = submit(respiratory)
+    services.case_accept(case=mine, professional=doctor)
+    waiting = submit(respiratory)
+    colleague = professional_factory([respiratory], capacity=1, on_duty=False)
+    assert reload(waiting).status == Status.WAITING
+
+    services.case_reassign(case=reload(mine), coordinator=coordinator, professional=colleague)
+
+    assert (reload(waiting).status, reload(waiting).assignee) == (Status.ASSIGNED, doctor)
+
+
+def test_it_gives_the_next_waiting_case_when_the_resident_withdraws(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case], alice: User
+) -> None:
+    doctor = professional_factory([respiratory], capacity=1)
+    mine = submit(respiratory)
+    waiting = submit(respiratory)
+
+    services.case_withdraw(case=mine, resident=alice)
+
+    assert (reload(waiting).status, reload(waiting).assignee) == (Status.ASSIGNED, doctor)
+
+
+def test_it_gives_a_decliner_the_next_case_but_never_the_one_declined(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case]
+) -> None:
+    doctor = professional_factory([respiratory], capacity=1)
+    declined = submit(respiratory)
+    waiting = submit(respiratory)
+
+    services.case_decline(case=declined, professional=doctor, reason="不熟悉")
+
+    assert (reload(waiting).status, reload(waiting).assignee) == (Status.ASSIGNED, doctor)
+    assert (reload(declined).status, reload(declined).assignee) == (Status.WAITING, None)
+
+
+def test_it_gives_nothing_more_to_one_who_let_a_case_time_out(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case]
+) -> None:
+    away = professional_factory([respiratory], capacity=1)
+    stale = age(submit(respiratory), assigned_at=ago(hours=2))
+    waiting = submit(respiratory)
+
+    assert services.case_sweep_unaccepted(timeout=timedelta(minutes=30)) == 1
+
+    assert reload(stale).status == reload(waiting).status == Status.WAITING
+    assert not Case.objects.filter(assignee=away).exists()
+
+
+def test_it_fills_a_slot_no_service_saw_free_from_the_minute_job(
+    professional_factory: MakeProfessional, respiratory: Skill, submit: Callable[..., Case]
+) -> None:
+    doctor = professional_factory([respiratory], capacity=1)
+    submit(respiratory)
+    first, second = submit(respiratory), submit(respiratory)
+    # The capacity raised in the admin: no service ran.
+    Professional.objects.filter(pk=doctor.pk).update(capacity=2)
+
+    assert services.cases_fill_free_slots() == 1
+    assert services.cases_fill_free_slots() == 0
+
+    assert [(reload(c).status, reload(c).assignee) for c in (first, second)] == [
+        (Status.ASSIGNED, doctor), (Status.WAITING, None),
+    ]
 
 
 # --- decline ------------------------------------------------------------------------------
@@ -421,7 +561,9 @@ def claimer(professional_factory: MakeProfessional, respiratory: Skill) -> Profe
 
 
 def on_duty(professional: Professional) -> Professional:
-    services.professional_set_on_duty(professional=professional, on_duty=True)
+    """On duty by the flag alone: going on duty through the service would hand them the line
+    (test_it_gives_the_line_to_one_coming_on_duty), and the claim is what is under test here."""
+    Professional.objects.filter(pk=professional.pk).update(on_duty=True)
     professional.refresh_from_db()
     return professional
 

@@ -164,3 +164,28 @@ def test_it_labels_the_open_cases_in_the_readers_language(
     assert f'<span class="status status-waiting">{status}</span>' in html
     assert f'<span class="priority">{priority}</span>' in html
     assert other not in html
+
+
+def test_it_takes_a_doctor_coming_on_duty_to_the_waiting_case_given_to_them(
+    alice: User, respiratory: Skill, other_doctor: Professional, login: Callable[..., Client]
+) -> None:
+    case = services.case_submit(resident=alice, skill=respiratory, description="咳嗽两周。")
+    assert case.status == Status.WAITING  # nobody on duty
+    client = login(other_doctor.user, "en")
+
+    response = client.post(reverse("set_on_duty"), {"on_duty": "on"}, follow=True)
+
+    assert response.redirect_chain == [(reverse("case_detail", args=[case.reference]), 302)]
+    assert [str(m) for m in response.context["messages"]] == [
+        "You are on duty. A waiting case was given to you: accept it to start."
+    ]
+    assert "Accept the case" in response.content.decode()
+    assert Case.objects.get(pk=case.pk).assignee == other_doctor
+
+
+def test_it_keeps_a_doctor_coming_on_duty_on_the_queue_when_nothing_waits(
+    other_doctor: Professional, login: Callable[..., Client]
+) -> None:
+    response = login(other_doctor.user, "en").post(reverse("set_on_duty"), {"on_duty": "on"})
+
+    assert response["Location"] == reverse("work_queue")

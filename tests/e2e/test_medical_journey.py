@@ -144,11 +144,13 @@ def test_a_resident_scans_a_poster_and_a_doctor_answers_her_live(
         " return i !== null && i.complete && i.naturalWidth > 0; }"
     )
 
-    # The doctor's queue showed the case by itself; he goes on duty and takes it.
+    # The doctor's queue showed the case by itself; he goes on duty and is given it.
     expect(work.locator("#waiting-queue")).to_contain_text(COMPLAINT)
     assert still_marked(work), "the queue page was reloaded"
+    # Going on duty gives him the waiting case and takes him to it; he accepts it.
     work.get_by_role("button", name=zh("Go on duty")).click()
-    work.get_by_role("button", name=zh("Take the next case")).click()
+    expect(work).to_have_url(at(f"/cases/{case.reference}/"))
+    work.get_by_role("button", name=zh("Accept the case")).click()
     expect(work).to_have_url(at(f"/cases/{case.reference}/"))
     expect(work.locator("#intake")).to_contain_text(PATIENT)
     expect(work.locator("#documents")).to_contain_text(REPORT_NAME)

@@ -75,8 +75,10 @@ def test_a_new_resident_signs_up_by_code_leaves_and_an_sms_brings_her_back_to_th
     # The doctor takes the case and answers in the chat.
     work = browsers.desktop("doctor", user=doctor.user)
     work.goto("/work/")
+    # Going on duty gives him the waiting case and takes him to it; he accepts it.
     work.get_by_role("button", name=zh("Go on duty")).click()
-    work.get_by_role("button", name=zh("Take the next case")).click()
+    expect(work).to_have_url(at(f"/cases/{case.reference}/"))
+    work.get_by_role("button", name=zh("Accept the case")).click()
     expect(work).to_have_url(at(f"/cases/{case.reference}/"))
     expect(work.locator("#conn-state")).to_have_class("conn conn-connected")
     work.fill("#chat-input", ANSWER)

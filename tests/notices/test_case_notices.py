@@ -168,7 +168,7 @@ def test_a_claim_stands_when_its_notice_cannot_be_queued_and_the_minute_job_writ
 
     case = services.case_submit(resident=alice, skill=respiratory, description="咳嗽", priority=Priority.NORMAL)
     claimer = professional_factory([respiratory], name="赵医生")
-    monkeypatch.setattr(tasks.claim_notify, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.claims_notify, "apply_async", broker_down)
 
     claimed = services.case_claim_next(professional=claimer)
 
@@ -178,6 +178,38 @@ def test_a_claim_stands_when_its_notice_cannot_be_queued_and_the_minute_job_writ
         assert claims_notify() == 1
     [sms] = sms_to(sms_outbox, alice)
     assert (sms.kind, sms.params["professional"]) == (NoticeKind.CASE_ACCEPTED, "赵医生")
+
+
+def test_many_claims_in_a_second_queue_two_jobs_and_every_resident_is_told(
+    alice: User, respiratory: Skill, professional_factory: Callable[..., Professional], sms_outbox: list[Any],
+    monkeypatch: pytest.MonkeyPatch, is_postgres: bool, django_capture_on_commit_callbacks: Any, settings: Any,
+) -> None:
+    """One job per claim cost a claim more than the claim itself: the first claim of a window
+    queues the job at once, the rest one job for the window's end."""
+    if not is_postgres:
+        pytest.skip("the portable claim writes its notice in its own transaction")
+    from notices import tasks
+
+    settings.CLAIM_NOTICE_BATCH_SECONDS = 60  # every claim below falls in the first one's window
+    cases = [
+        services.case_submit(resident=alice, skill=respiratory, description=f"咳嗽 {n}", priority=Priority.NORMAL)
+        for n in range(5)
+    ]
+    claimer = professional_factory([respiratory], name="赵医生")
+    queued: list[float | None] = []
+    monkeypatch.setattr(tasks.claims_notify, "apply_async", lambda args, countdown=None: queued.append(countdown))
+
+    claimed = [services.case_claim_next(professional=claimer) for _ in cases]
+
+    assert {c.pk for c in claimed if c is not None} == {c.pk for c in cases}
+    # At once for the first; after the window, with its margin, for the four others.
+    assert len(queued) == 2 and queued[0] is None
+    assert queued[1] is not None and 60 < queued[1] <= 60 + tasks.CLOCK_MARGIN
+    # That job tells every resident, once.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims_notify() == 5
+        assert claims_notify() == 0
+    assert sorted(sms.params["case"] for sms in sms_to(sms_outbox, alice)) == sorted(c.reference for c in cases)
 
 
 def test_a_case_waiting_past_its_promise_is_told_once_to_its_professionals_and_the_coordinators(

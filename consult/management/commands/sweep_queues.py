@@ -8,12 +8,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from consult.services import case_sweep_unaccepted
+from consult.services.cases import cases_fill_free_slots
 from consult.services.messages import connections_purge
 
 
 class Command(BaseCommand):
     help = (
-        "Put cases that were assigned but not accepted in time back to matching, and forget the "
+        "Put cases that were assigned but not accepted in time back to matching, give waiting cases "
+        "to professionals on duty with a free slot, and forget the "
         "presence of sockets whose server died without saying goodbye."
     )
 
@@ -30,6 +32,7 @@ class Command(BaseCommand):
         while True:
             swept = case_sweep_unaccepted(timeout=timeout)
             self.stdout.write(f"{swept} case(s) put back to matching")
+            self.stdout.write(f"{cases_fill_free_slots()} waiting case(s) given to a free slot")
             self.stdout.write(f"{connections_purge()} dead connection(s) forgotten")
             if not options["loop"]:
                 return
