@@ -92,7 +92,8 @@ def test_it_claims_one_case_when_take_next_is_clicked_twice(
 ) -> None:
     services.professional_set_on_duty(professional=doctor, on_duty=False)
     waiting = [services.case_submit(resident=r, skill=respiratory, description="咳嗽。") for r in (alice, bob)]
-    services.professional_set_on_duty(professional=doctor, on_duty=True)
+    # Back on duty by the flag: through the service both cases would be handed to them at once.
+    Professional.objects.filter(pk=doctor.pk).update(on_duty=True)
     client = login(doctor.user)
     page = client.get(reverse("work_queue")).content.decode()
     key = key_of(post_forms(page)[reverse("take_next")])
