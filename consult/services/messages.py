@@ -75,43 +75,27 @@ def _next_seq(case_id: int) -> int:
     return int(row[0])
 
 
-def _insert_numbered(message: Message) -> int | None:
+def _insert_numbered(message: Message) -> None:
     """Take the case's next number and insert the message in one statement: one round trip and
-    one commit, atomic by itself (a refused insert takes its number back with it). A message whose
-    client id the sender used already on this case (a resend) is not inserted and takes no number:
-    returns the stored one's id then, None when inserted."""
+    one commit, atomic by itself (a refused insert takes its number back with it)."""
     cases, messages = Case._meta.db_table, Message._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH sent AS (
-                SELECT id, seq FROM {messages} WHERE case_id = %(case)s AND sender_id = %(sender)s
-                AND client_id = %(client_id)s
-            ), numbered AS (
-                UPDATE {cases} SET last_seq = last_seq + 1
-                WHERE id = %(case)s AND NOT EXISTS (SELECT 1 FROM sent) RETURNING last_seq
-            ), inserted AS (
-                INSERT INTO {messages} (case_id, seq, kind, sender_id, body, document_id, client_id, detail, created_at)
-                SELECT %(case)s, last_seq, %(kind)s, %(sender)s, %(body)s, %(document)s, %(client_id)s, '{{}}'::jsonb,
-                       %(created_at)s
-                FROM numbered
-                RETURNING id, seq
-            )
-            SELECT id, seq, true FROM inserted UNION ALL SELECT id, seq, false FROM sent
+            WITH numbered AS (UPDATE {cases} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq)
+            INSERT INTO {messages} (case_id, seq, kind, sender_id, body, document_id, client_id, detail, created_at)
+            SELECT %s, last_seq, %s, %s, %s, %s, %s, '{{}}'::jsonb, %s FROM numbered
+            RETURNING id, seq
             """,  # noqa: S608 - table names from the models, values as parameters
-            {"case": message.case_id, "kind": message.kind, "sender": message.sender_id, "body": message.body,
-             "document": message.document_id, "client_id": message.client_id, "created_at": message.created_at},
+            [message.case_id, message.case_id, message.kind, message.sender_id, message.body, message.document_id,
+             message.client_id, message.created_at],
         )
         row = cursor.fetchone()
     if row is None:
         raise CaseError(_("This case no longer exists."))
-    pk, seq, inserted = row
-    if not inserted:
-        return int(pk)
-    message.pk, message.seq = pk, seq
+    message.pk, message.seq = row
     message._state.adding = False
     message._state.db = connection.alias
-    return None
 
 
 def _broadcast(message: Message) -> None:
@@ -124,9 +108,9 @@ def message_post(
     """Store a chat message and broadcast it after commit. Returns the message and whether it is
     new: a retry with the same client id returns the stored one (acknowledge it again).
 
-    One statement on PostgreSQL: the client-id lookup, the number and the row (its own commit);
-    elsewhere the lookup, then the number and the row in a transaction. The fields are checked
-    here rather than by `full_clean()`, whose relation checks would each cost a query.
+    Two statements on PostgreSQL: the client-id lookup, then the number and the row in one (its
+    own commit); elsewhere the number and the row are two statements in a transaction. The fields
+    are checked here rather than by `full_clean()`, whose relation checks would each cost a query.
     """
     if not is_participant(case, sender):
         raise NotAllowed(_("Only the people on this case can write here."))
@@ -145,8 +129,7 @@ def message_post(
         raise CaseError(_("The message id is not valid."), code="client_id")
     if document is not None and document.case_id != case.pk:
         raise CaseError(_("That document is not on this case."), code="document")
-    one_statement = connection.vendor == "postgresql" and not connection.in_atomic_block
-    if client_id and not one_statement:
+    if client_id:
         existing = Message.objects.filter(case=case, sender=sender, client_id=client_id).first()
         if existing is not None:
             return existing, False
@@ -155,10 +138,8 @@ def message_post(
         created_at=timezone.now(),
     )
     try:
-        if one_statement:
-            sent = _insert_numbered(message)
-            if sent is not None:
-                return Message.objects.select_related("sender", "document").get(pk=sent), False
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            _insert_numbered(message)
         else:
             with transaction.atomic():
                 message.seq = _next_seq(case.pk)
