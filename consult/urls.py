@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from accounts import views as account_views
-from consult import public_views, views
+from consult import display, public_views, views
 from staff.admin_site import VerifiedAdminSite
 
 # The admin only for staff who proved their second factor (staff/middleware.py sends them to it).
@@ -66,6 +66,7 @@ urlpatterns = [
     path("medical/", include("medical.urls")),
     path("legal/", include("legal.urls")),
     path("i18n/setlang/", views.set_language, name="set_language"),
+    path("display/", display.set_display, name="set_display"),
     path("api/v1/", include("consult.api.urls")),
     path("admin/", admin.site.urls),
 ]

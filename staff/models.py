@@ -25,7 +25,8 @@ register(LawyerProfile, app="staff")
 register(CityRates, app="staff")
 register(LegalAidFund, app="staff")
 # Not the password hash: its history would be a store of old hashes.
-register(User, app="staff", excluded_fields=["password"])
+# A display preference (consult/display.py) is no account change an auditor needs.
+register(User, app="staff", excluded_fields=["password", "large_text"])
 register(Group, app="staff", m2m_fields=["permissions"])
 
 

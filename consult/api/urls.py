@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import api as accounts_api
 from consult.api import views
+from consult.api.docs import redoc_view
 from legal.api import LegalCaseCreateView, OutcomeView
 from medical.api import MedicalCaseCreateView, NoteView
 from privacy import api as privacy_api
@@ -22,6 +23,9 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="consult/api_docs.html"),
         name="docs",
     ),
+    # ReDoc from the same static files; the styles it writes at run time are the one thing its
+    # page lets in inline (consult/api/docs.py).
+    path("redoc/", redoc_view, name="redoc"),
     path("auth/token/", views.LoginView.as_view(), name="login"),
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
     path("auth/logout/all/", accounts_api.LogoutEverywhereView.as_view(), name="logout-all"),
