@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -67,6 +68,11 @@ MIN_FONT_PX = 16
 MIN_BUTTON_PX = 44
 
 expect.set_options(timeout=TIMEOUT_MS)
+
+
+def in_language(language: str) -> dict[str, Any]:
+    """A browser set up for a person who reads `language` (the browser's and the page's)."""
+    return {"locale": "zh-CN" if language == "zh-hans" else language, "extra_http_headers": {"Accept-Language": language}}
 
 
 def zh(message: str, **params: Any) -> str:
@@ -201,6 +207,8 @@ class Screen:
     page: Page
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Requests to any host but the site's own (a CDN, a web font, an analytics beacon).
+    foreign: list[str] = field(default_factory=list)
 
 
 def session_cookie(user: User, url: str) -> SetCookieParam:
@@ -219,11 +227,14 @@ class Browsers:
         self.server = server
         self.screens: list[Screen] = []
 
-    def phone(self, label: str, user: User | None = None) -> Page:
-        return self._open(label, PHONE, user)
+    def phone(self, label: str, user: User | None = None, language: str = "zh-hans", **options: Any) -> Page:
+        return self._open(label, {**PHONE, **in_language(language), **options}, user)
 
     def desktop(self, label: str, user: User | None = None) -> Page:
         return self._open(label, DESKTOP, user)
+
+    def foreign_requests(self) -> list[str]:
+        return [f"{s.label}: {url}" for s in self.screens for url in s.foreign]
 
     def _open(self, label: str, options: dict[str, Any], user: User | None) -> Page:
         context = self.browser.new_context(base_url=self.server.url, accept_downloads=True, **options)
@@ -234,6 +245,13 @@ class Browsers:
         screen = Screen(label, context, page)
         page.on("console", lambda m: screen.console.append(f"[{m.type}] {m.text} ({page.url})"))
         page.on("pageerror", lambda e: screen.errors.append(f"{e} ({page.url})"))
+        own = urlsplit(self.server.url).netloc
+        context.on(
+            "request",
+            lambda r: screen.foreign.append(f"{r.url} (from {page.url})")
+            if urlsplit(r.url).scheme not in ("data", "blob") and urlsplit(r.url).netloc != own
+            else None,
+        )
         self.screens.append(screen)
         return page
 
@@ -354,3 +372,76 @@ def audit(page: Page) -> Audit:
 def assert_accessible(page: Page) -> None:
     problems = audit(page).problems
     assert not problems, "\n".join(problems)
+
+
+# --- axe-core and tap targets ----------------------------------------------------------------------
+
+# Installed by `make test` (npm ci in tests/e2e, from its package-lock.json).
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+# Elderly users: every control a finger can hit (WCAG 2.5.5's 44 x 44 px).
+MIN_TARGET_PX = 44
+
+TARGETS_SCRIPT = """
+(min) => {
+  const shown = el => el.checkVisibility({visibilityProperty: true, contentVisibilityAuto: true});
+  const describe = el => el.outerHTML.slice(0, 160);
+  const controls = Array.from(document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])'
+  )).filter(el => shown(el) && !el.closest('.visually-hidden'));
+  const problems = [];
+  for (const el of controls) {
+    // WCAG 2.5.5's one exception: a link inside a sentence, sized by the text around it.
+    if (el.tagName === 'A' && getComputedStyle(el).display === 'inline') {
+      const block = el.closest('p, li, dd, td, label');
+      if (block && block.textContent.trim().length > el.textContent.trim().length) continue;
+    }
+    // A check box or radio is hit through its label as well: the target is both together.
+    let box = el.getBoundingClientRect();
+    let left = box.left, top = box.top, right = box.right, bottom = box.bottom;
+    for (const label of Array.from(el.labels || [])) {
+      const r = label.getBoundingClientRect();
+      if (r.width && r.height && ['checkbox', 'radio'].includes(el.type)) {
+        left = Math.min(left, r.left); top = Math.min(top, r.top);
+        right = Math.max(right, r.right); bottom = Math.max(bottom, r.bottom);
+      }
+    }
+    const width = Math.round(right - left), height = Math.round(bottom - top);
+    if (width < min || height < min) problems.push(`${width}x${height}px: ${describe(el)}`);
+  }
+  return {problems, controls: controls.length};
+}
+"""
+
+
+@dataclass
+class Targets:
+    url: str
+    problems: list[str]
+    controls: int
+
+
+def small_targets(page: Page) -> Targets:
+    """Controls on the page as shown now smaller than MIN_TARGET_PX either way."""
+    page.wait_for_load_state("load")
+    found = page.evaluate(TARGETS_SCRIPT, MIN_TARGET_PX)
+    return Targets(page.url, [f"{page.url}: {p}" for p in found["problems"]], found["controls"])
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's violations of these impacts on the page as shown now, one line each with the
+    elements at fault. The page's context must bypass its CSP (the script is injected inline)."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: `make test` installs it (npm ci in tests/e2e).", pytrace=False)
+    page.wait_for_load_state("load")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => {
+      const r = await axe.run(document, {resultTypes: ['violations']});
+      return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\\n').slice(1, 2).join(''))}));
+    }""")
+    return [
+        f"{page.url}: [{v['impact']}] {v['id']} ({v['help']}): " + " | ".join(v["nodes"][:4])
+        for v in result
+        if v["impact"] in impacts
+    ]
