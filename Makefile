@@ -12,7 +12,11 @@ SYSTEM_PACKAGES := gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 
 # The tests also read PDFs back as text (poppler) and drive a real browser (Debian's Chromium,
 # launched by Playwright with executable_path: Playwright's own browser download cannot work here).
 # clamav-daemon: the upload scan is tested against a real clamd with a local EICAR-only database.
-TEST_PACKAGES := poppler-utils chromium clamav-daemon
+# Node runs the npm test tools: axe-core, injected into the pages by the browser tests, and
+# Lighthouse for `make bench` (each pinned by its package-lock.json, installed with npm ci). npm is
+# Debian's package of its own, but part of NodeSource's nodejs (which Debian's npm conflicts with):
+# installed only when missing.
+TEST_PACKAGES := poppler-utils chromium clamav-daemon nodejs
 # The services pass in CI (CI=true): the real PostgreSQL and Redis on this machine.
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult
 CI_REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -71,8 +75,21 @@ seed: migrate
 run: system-packages $(STAMP)-run messages seed
 	$(PY) manage.py serve --host 127.0.0.1 --port 8000
 
+E2E_TOOLS := tests/e2e/node_modules/.package-lock.json
+LIGHTHOUSE_TOOLS := bench/lighthouse/node_modules/.package-lock.json
+NPM_CI = command -v npm >/dev/null || $(MAKE) --no-print-directory system-packages EXTRA_PACKAGES=npm; \
+	npm ci --ignore-scripts --no-audit --no-fund --prefix
+
+$(E2E_TOOLS): tests/e2e/package.json tests/e2e/package-lock.json
+	$(NPM_CI) tests/e2e
+	touch $@
+
+$(LIGHTHOUSE_TOOLS): bench/lighthouse/package.json bench/lighthouse/package-lock.json
+	$(NPM_CI) bench/lighthouse
+	touch $@
+
 test: EXTRA_PACKAGES = $(TEST_PACKAGES)
-test: system-packages $(STAMP)-dev messages
+test: system-packages $(STAMP)-dev messages $(E2E_TOOLS)
 	$(MAKE) --no-print-directory test-embedded
 	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory test-services; fi
 
@@ -88,10 +105,13 @@ lint: $(STAMP)-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 
-# Benchmarks run on PostgreSQL (the production database; created if missing) and their own redis-server.
+# Benchmarks run on PostgreSQL (the production database; created if missing) and their own redis-server;
+# then Lighthouse's scores of the resident's pages, on the embedded defaults with demo data (bench/lighthouse.py).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult_bench
-bench: $(STAMP)-dev messages
+bench: EXTRA_PACKAGES = chromium nodejs
+bench: system-packages $(STAMP)-dev messages $(LIGHTHOUSE_TOOLS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m bench.lighthouse
 
 # The runtime lock first: requirements-dev.in is constrained by it, so both files agree.
 lock: $(STAMP)-dev

@@ -1,6 +1,7 @@
 """The strict Content-Security-Policy holds in a real browser: every main page of every role, the
-public pages, the log-in, the admin and the API docs load with no `securitypolicyviolation` event
-and no CSP error in the console, their style sheets and scripts applied; and the chat still talks
+public pages, the log-in, the admin and the API docs (Swagger UI and ReDoc) load with no `securitypolicyviolation` event
+and no CSP error in the console, their style sheets and scripts applied, and no request to any
+other host; and the chat still talks
 over its websocket under the policy (a resident's message reaches the doctor's open page).
 """
 
@@ -78,9 +79,13 @@ def test_it_loads_every_main_page_of_every_role_without_a_policy_violation(
     public = opened(browsers.phone("public"))
     for path in (
         "/", "/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/track/", "/figures/",
-        f"/track/?ref={medical_case.reference}", "/api/v1/docs/",
+        f"/track/?ref={medical_case.reference}", "/api/v1/redoc/", "/api/v1/docs/",
     ):
         visit(public, path, seen)
+        if path == "/api/v1/redoc/":
+            # ReDoc ran from this site's bundle: the operations are listed (it writes its own
+            # styles, the one thing its page lets in inline).
+            expect(public.get_by_text("auth_code_create").first).to_be_visible()
     # Swagger UI ran (its bundle and start-up script are this site's): the operations are listed.
     expect(public.locator(".opblock").first).to_be_visible()
     # The site's own style sheet applies: the header is laid out by static/css/site.css.
@@ -121,5 +126,7 @@ def test_it_loads_every_main_page_of_every_role_without_a_policy_violation(
 
     violations = [text for watch in watches for text in watch.found]
     assert violations == [], "\n".join(violations)
+    # Nothing from another host on any of them (no CDN, no web font): blank offline otherwise.
+    assert browsers.foreign_requests() == []
     assert browsers.js_errors() == []
     assert len(seen) >= 25, seen
