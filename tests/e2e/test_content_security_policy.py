@@ -85,7 +85,7 @@ def test_it_loads_every_main_page_of_every_role_without_a_policy_violation(
         if path == "/api/v1/redoc/":
             # ReDoc ran from this site's bundle: the operations are listed (it writes its own
             # styles, the one thing its page lets in inline).
-            expect(public.get_by_text("auth_code_create").first).to_be_visible()
+            expect(public.locator("h2", has_text="auth_code_create").first).to_be_visible()
     # Swagger UI ran (its bundle and start-up script are this site's): the operations are listed.
     expect(public.locator(".opblock").first).to_be_visible()
     # The site's own style sheet applies: the header is laid out by static/css/site.css.
