@@ -53,7 +53,9 @@ def _environment(folder: Path) -> dict[str, str]:
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def _session_and_paths(env: dict[str, str]) -> tuple[str, str, dict[str, str]]:
@@ -65,11 +67,14 @@ def _session_and_paths(env: dict[str, str]) -> tuple[str, str, dict[str, str]]:
         "from consult.models import Case, User\n"
         "case = Case.objects.select_related('resident', 'skill').filter(kind='medical').order_by('pk').first()\n"
         "client = Client(); client.force_login(case.resident)\n"
-        "print(json.dumps({'cookie': settings.SESSION_COOKIE_NAME + '=' + client.cookies[settings.SESSION_COOKIE_NAME].value,"
+        "name = settings.SESSION_COOKIE_NAME\n"
+        "print(json.dumps({'cookie': name + '=' + client.cookies[name].value,"
         " 'case': case.reference, 'skill': case.skill.code}))\n"
     )
     found = json.loads(
-        subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+        subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout
     )
     paths = {
         "home": "/",
@@ -93,7 +98,7 @@ def _wait(url: str, timeout: float = 30.0) -> None:
 
 def _lighthouse(url: str, cookie: str | None) -> dict[str, float]:
     headers = {"Accept-Language": "zh-hans", **({"Cookie": cookie} if cookie else {})}
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - the pinned Lighthouse, our arguments
         [
             str(LIGHTHOUSE), url, "--quiet", "--output=json", "--output-path=stdout",
             "--only-categories=accessibility,performance", "--locale=zh",
@@ -114,7 +119,7 @@ def _lighthouse(url: str, cookie: str | None) -> dict[str, float]:
 def run() -> bool:
     """Prints one line per page; True when every page meets both goals."""
     if not LIGHTHOUSE.exists():
-        raise SystemExit(f"Lighthouse is missing at {LIGHTHOUSE}: `make bench` installs it (npm ci in bench/lighthouse).")
+        raise SystemExit(f"Lighthouse is missing at {LIGHTHOUSE}: `make bench` installs it (npm ci).")
     folder = Path(tempfile.mkdtemp(prefix="consult-lighthouse-"))
     env = _environment(folder)
     _manage(env, "migrate", "--noinput")
@@ -123,7 +128,7 @@ def run() -> bool:
     cookie, _case, paths = _session_and_paths(env)
     port = _free_port()
     log = (folder / "daphne.log").open("wb")
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: S603 - our own daphne and arguments
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "consult.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -140,7 +145,8 @@ def run() -> bool:
             scores = {key: sorted(r[key] for r in runs)[len(runs) // 2] for key in GOALS}
             ok = all(scores[key] >= goal for key, goal in GOALS.items())
             met = met and ok
-            print(f"{name:<8} {path:<34} {scores['accessibility']:>13} {scores['performance']:>12}  {'' if ok else 'below goal'}")
+            verdict = "" if ok else "below goal"
+            print(f"{name:<8} {path:<34} {scores['accessibility']:>13} {scores['performance']:>12}  {verdict}")
     finally:
         server.terminate()
         try:

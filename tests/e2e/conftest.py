@@ -72,7 +72,8 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 def in_language(language: str) -> dict[str, Any]:
     """A browser set up for a person who reads `language` (the browser's and the page's)."""
-    return {"locale": "zh-CN" if language == "zh-hans" else language, "extra_http_headers": {"Accept-Language": language}}
+    locale = "zh-CN" if language == "zh-hans" else language
+    return {"locale": locale, "extra_http_headers": {"Accept-Language": language}}
 
 
 def zh(message: str, **params: Any) -> str:
@@ -386,7 +387,8 @@ TARGETS_SCRIPT = """
   const shown = el => el.checkVisibility({visibilityProperty: true, contentVisibilityAuto: true});
   const describe = el => el.outerHTML.slice(0, 160);
   const controls = Array.from(document.querySelectorAll(
-    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], [tabindex]:not([tabindex="-1"])'
+    'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button], ' +
+    '[tabindex]:not([tabindex="-1"])'
   )).filter(el => shown(el) && !el.closest('.visually-hidden'));
   const problems = [];
   for (const el of controls) {
@@ -437,8 +439,9 @@ def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical"
         page.add_script_tag(path=str(AXE))
     result = page.evaluate("""async () => {
       const r = await axe.run(document, {resultTypes: ['violations']});
+      const why = n => (n.failureSummary || '').split('\\n').slice(1, 2).join('');
       return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-        nodes: v.nodes.map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\\n').slice(1, 2).join(''))}));
+        nodes: v.nodes.map(n => n.target.join(' ') + ' ' + why(n))}));
     }""")
     return [
         f"{page.url}: [{v['impact']}] {v['id']} ({v['help']}): " + " | ".join(v["nodes"][:4])

@@ -181,8 +181,8 @@ def test_every_page_of_every_role_passes_axe_has_big_targets_and_asks_no_other_h
     seen = 0
     for language in ("zh-hans", "en"):
         for role, (user, paths) in pages.items():
-            # Folded forms are checked unfolded. axe is injected as an inline script: this phone lets it past the policy (the CSP
-            # itself is proven in test_content_security_policy.py).
+            # Folded forms are checked unfolded. axe is injected as an inline script: this phone
+            # lets it past the policy (the CSP itself is proven in test_content_security_policy.py).
             phone = browsers.phone(f"{role}-{language}", user=user, language=language, bypass_csp=True)
             for path in paths:
                 response = phone.goto(path)
