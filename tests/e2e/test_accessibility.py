@@ -191,11 +191,30 @@ def test_every_page_of_every_role_passes_axe_has_big_targets_and_asks_no_other_h
                 violations += axe_violations(phone)
                 small.append(small_targets(phone))
                 seen += 1
+    # Elderly mode, switched on from the header with no script: the resident's pages still pass.
+    elderly = browsers.phone("resident-large-text", user=alice, bypass_csp=True, java_script_enabled=False)
+    elderly.goto("/cases/")
+    elderly.locator("header form.display button").click()
+    expect(elderly.locator("html")).to_have_class("large-text")
+    large = browsers.phone("resident-large-text-js", user=alice, bypass_csp=True)
+    for path in pages["resident"][1][:8]:
+        large.goto(path)
+        expect(large.locator("html")).to_have_class("large-text")
+        violations += axe_violations(large)
+        small.append(small_targets(large))
+    # An urgent sign ticked on the intake: the call to 120 shows, red, and it is checked too.
+    large.goto(f"/services/{respiratory.code}/new/")
+    large.locator("input[name=urgent_signs]").first.check()
+    call = large.locator("#emergency a[href='tel:120']")
+    expect(call).to_be_visible()
+    assert call.evaluate("el => getComputedStyle(el).backgroundColor") in ("rgb(179, 38, 30)", "rgb(140, 0, 0)")
+    violations += axe_violations(large)
+    small.append(small_targets(large))
     problems = [p for t in small for p in t.problems]
     assert violations == [], "\n".join(violations)
     assert problems == [], "\n".join(problems)
     assert browsers.foreign_requests() == []
     # The checks saw what they were meant to: every page, with controls on each.
-    assert seen == 2 * sum(len(paths) for _user, paths in pages.values())
+    assert seen == 2 * sum(len(paths) for _user, paths in pages.values()) and len(small) == seen + 9
     assert all(t.controls > 0 for t in small)
     assert browsers.js_errors() == []
