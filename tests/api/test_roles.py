@@ -91,6 +91,7 @@ def _upload(case: Case, cast: Cast) -> dict[str, Any]:
 ROWS = [
     Row("schema", "GET", everyone(200)),
     Row("docs", "GET", everyone(200)),
+    Row("redoc", "GET", everyone(200)),
     # Everyone logs in with their own phone and password; anonymous tries Alice's with a wrong one.
     Row("login", "POST", {**everyone(200), ANONYMOUS: 400}),
     Row("logout", "POST", signed_in(204)),

@@ -351,7 +351,9 @@ def shown(body: str, label: str) -> str:
 
 
 def month_rows(body: str) -> dict[str, tuple[str, str, str]]:
-    found = re.findall(r"<tr><td>(\d{4}-\d{2})</td><td>(\d+)</td><td>(\d+)</td><td>([^<]*)</td></tr>", body)
+    found = re.findall(
+        r"<tr><td[^>]*>(\d{4}-\d{2})</td><td[^>]*>(\d+)</td><td[^>]*>(\d+)</td><td[^>]*>([^<]*)</td></tr>", body
+    )
     return {month: (consultations, disputes, wait) for month, consultations, disputes, wait in found}
 
 

@@ -25,7 +25,7 @@ from legal.models import EmployerContact
 FORM = re.compile(r"<form\b[^>]*>.*?</form>", re.S)
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 # Forms that create nothing: they need no key.
-KEYLESS = ("set_language", "logout", "set_on_duty", "/i18n/")
+KEYLESS = ("set_language", "logout", "set_on_duty", "/i18n/", "/display/")
 
 
 def post_forms(page: str) -> dict[str, str]:
