@@ -285,7 +285,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.ACTIVE: frozenset({Status.RESOLVED, Status.ASSIGNED, Status.WITHDRAWN}),
     Status.RESOLVED: frozenset({Status.CLOSED}),
     Status.CLOSED: frozenset(),
-    Status.WITHDRAWN: frozenset(),
+    # Only to undo a withdrawal, within settings.CASE_REOPEN_MINUTES (services.case_reopen).
+    Status.WITHDRAWN: frozenset({Status.WAITING, Status.ASSIGNED, Status.ACTIVE}),
 }
 
 # The timestamp each status stamps when a case enters it.
@@ -439,6 +440,7 @@ class Verb(models.TextChoices):
     RESOLVED = "resolved", _("resolved the case")
     CLOSED = "closed", _("closed the case")
     WITHDRAWN = "withdrawn", _("withdrew the case")
+    REOPENED = "reopened", _("undid the withdrawal: the case is open again")
     DOCUMENT_ADDED = "document_added", _("added a document")
     NOTE_SAVED = "note_saved", _("saved the consultation note")
     VISIT_REQUESTED = "visit_requested", _("asked for a home visit")

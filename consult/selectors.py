@@ -384,3 +384,30 @@ def wants_rating(case: Case, user: User) -> bool:
         and case.status == Status.CLOSED
         and not Rating.objects.filter(case=case).exists()
     )
+
+
+# --- the case page's head and chat ----------------------------------------------------------
+
+
+def promised_by(case: Case) -> datetime | None:
+    """When the resident was promised an answer: the service's response time counted from when
+    the case was sent (still waiting), given to a professional (assigned), or accepted (the time
+    the acceptance notice gives, notices/case_notices.py). None once it is answered or finished."""
+    start = {
+        Status.SUBMITTED: case.submitted_at,
+        Status.WAITING: case.submitted_at,
+        Status.ASSIGNED: case.assigned_at,
+        Status.ACTIVE: case.accepted_at,
+    }.get(Status(case.status))
+    if start is None:
+        return None
+    return start + timedelta(hours=case.skill.response_hours)
+
+
+def chat_read_seq(*, case: Case, user: User) -> int:
+    """How far the other people on `case` have read its chat: `user`'s own messages up to this
+    number show as read, on the page as they did live."""
+    from realtime.models import ReadMark
+
+    marks = ReadMark.objects.filter(case=case).exclude(user=user).values_list("seq", flat=True)
+    return max(marks, default=0)

@@ -542,6 +542,8 @@ OFFLINE_NOTICE_DELAY_SECONDS = env_int("OFFLINE_NOTICE_DELAY_SECONDS", 15)
 CLAIM_NOTICE_BATCH_SECONDS = env_int("CLAIM_NOTICE_BATCH_SECONDS", 1)
 # An assigned case not accepted within this many minutes goes back to matching (sweep_queues).
 ACCEPT_TIMEOUT_MINUTES = env_int("ACCEPT_TIMEOUT_MINUTES", 30)
+# How long a resident may undo withdrawing a case (a slip of the finger, a change of mind).
+CASE_REOPEN_MINUTES = env_int("CASE_REOPEN_MINUTES", 15)
 # How many recent first responses the wait estimate takes the middle of.
 WAIT_ESTIMATE_SAMPLE = env_int("WAIT_ESTIMATE_SAMPLE", 20)
 # Recent first responses needed before they alone make the estimate (fewer are blended with the

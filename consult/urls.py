@@ -43,7 +43,7 @@ urlpatterns = [
     ),
     # Only the actions' own names, so no other page under a case is ever answered by this view.
     re_path(
-        r"^cases/(?P<reference>[^/]+)/(?P<action>accept|decline|resolve|close|withdraw|reassign)/$",
+        r"^cases/(?P<reference>[^/]+)/(?P<action>accept|decline|resolve|close|withdraw|reopen|reassign)/$",
         views.case_action,
         name="case_action",
     ),

@@ -12,7 +12,10 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.dateformat import format as date_format
 from django.utils.http import content_disposition_header
+from django.utils import timezone
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -128,6 +131,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     domain = domain_of(case)
     events = list(selectors.case_timeline(case))
     read = case_read_record(case=case, user=user, timeline=events)
+    promised = selectors.promised_by(case)
     if read is not None:
         events.append(read)
     return render(
@@ -151,6 +155,11 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "kind_form": DocumentKindForm(kind=case.kind),
             "domain_template": domain.case_template if domain else None,
             "chat": selectors.chat_page(case=case),
+            "read_seq": selectors.chat_read_seq(case=case, user=user),
+            "promised_by": promised,
+            "reopen_minutes": settings.CASE_REOPEN_MINUTES,
+            "promise_late": promised is not None and promised < timezone.now(),
+            "reopen_until": services.reopen_deadline(case) if case.resident_id == user.pk else None,
             "can_chat": case.status not in (Status.CLOSED, Status.WITHDRAWN),
             "rating_form": RatingForm() if selectors.wants_rating(case, user) else None,
             "can_request_summary": domain is not None and "summary" in actions,
@@ -172,6 +181,7 @@ def chat_history(request: HttpRequest, reference: str) -> JsonResponse:
         message = _("Could not load earlier messages: the request was not understood.")
         return JsonResponse({"error": message}, status=400)
     page = selectors.chat_page(case=case, before=form.cleaned_data["before"])
+    # No read marks here (no query): the page's chat marks these as it marks the rest (room.js).
     html = render_to_string("consult/_chat_messages.html", {"case": case, "chat": page, "user": user}, request)
     return JsonResponse({"html": html, "before": page.first_seq, "more": page.has_earlier})
 
@@ -182,6 +192,8 @@ def _run_action(request: HttpRequest, case: Case, action: str) -> Case:
     reason_text = reason.cleaned_data["reason"] if reason.is_valid() else ""
     if action == "withdraw":
         return services.case_withdraw(case=case, resident=user, reason=reason_text)
+    if action == "reopen":
+        return services.case_reopen(case=case, resident=user)
     if action == "close":
         return services.case_close(case=case, user=user)
     if action == "reassign":
@@ -206,6 +218,7 @@ ACTION_DONE = {
     "resolve": gettext_lazy("The case is marked resolved."),
     "close": gettext_lazy("The case is closed."),
     "withdraw": gettext_lazy("Your case has been withdrawn."),
+    "reopen": gettext_lazy("Your case is open again. Nothing in it was lost."),
     "reassign": gettext_lazy("The case has been reassigned."),
 }
 
@@ -216,11 +229,15 @@ ACTION_DONE = {
 def case_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
     case = selectors.case_get_for_user(user=_user(request), reference=reference)
     try:
-        _run_action(request, case, action)
+        case = _run_action(request, case, action)
     except CaseError as error:
         refused(request, error)
     else:
-        messages.success(request, str(ACTION_DONE[action]))
+        done = str(ACTION_DONE[action])
+        until = services.reopen_deadline(case) if action == "withdraw" else None
+        if until is not None:
+            done += " " + _("You can undo this until %(time)s.") % {"time": date_format(localtime(until), "H:i")}
+        messages.success(request, done)
     if action == "decline":
         return redirect("work_queue")
     return redirect("case_detail", reference=case.reference)
@@ -339,6 +356,7 @@ def _add_files(request: HttpRequest, case: Case, kind_form: DocumentKindForm) ->
                 duplicate=not created,
                 message=(_("%(name)s: saved.") if created else _("%(name)s: this file was already on the case."))
                 % {"name": document.original_name},
+                id=document.pk,
                 html=render_to_string("consult/_document.html", {"document": document, "case": case}, request)
                 if created
                 else "",

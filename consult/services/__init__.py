@@ -20,12 +20,14 @@ from consult.services.cases import (
     case_decline,
     case_fill,
     case_reassign,
+    case_reopen,
     case_resolve,
     case_submit,
     case_sweep_unaccepted,
     case_withdraw,
     cases_fill_free_slots,
     eligible_professionals,
+    reopen_deadline,
 )
 from consult.services.documents import (
     can_upload,
@@ -55,6 +57,7 @@ __all__ = [
     "case_decline",
     "case_fill",
     "case_reassign",
+    "case_reopen",
     "case_resolve",
     "case_submit",
     "case_sweep_unaccepted",
@@ -76,6 +79,7 @@ __all__ = [
     "rating_skip",
     "rating_submit",
     "record_event",
+    "reopen_deadline",
     "resident_signup",
     "summary_generate",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -463,7 +463,51 @@ def case_withdraw(*, case: Case, resident: User, reason: str = "") -> Case:
     case = _reload_locked(case)
     if case.resident_id != resident.pk:
         raise NotAllowed(_("Only the resident who opened the case can withdraw it."))
-    _transition(case, Status.WITHDRAWN, actor=resident, verb=Verb.WITHDRAWN, reason=reason)
+    # Where it was, for an undo (case_reopen).
+    _transition(case, Status.WITHDRAWN, actor=resident, verb=Verb.WITHDRAWN, reason=reason, previous=case.status)
+    return case
+
+
+def reopen_deadline(case: Case) -> datetime | None:
+    """Until when the resident may undo withdrawing `case`; None when it is not withdrawn."""
+    if case.status != Status.WITHDRAWN or case.withdrawn_at is None or case.anonymised_at is not None:
+        return None
+    return case.withdrawn_at + timedelta(minutes=settings.CASE_REOPEN_MINUTES)
+
+
+@transaction.atomic
+def case_reopen(*, case: Case, resident: User) -> Case:
+    """Undo a withdrawal within settings.CASE_REOPEN_MINUTES: the case goes back to where it was,
+    to the professional who had it (an undo of a slip, not a new request: they keep their case
+    even if it puts them one over capacity for a while), or to matching when it had nobody or they
+    left. The withdrawal stays in the timeline, followed by the reopening."""
+    case = _reload_locked(case)
+    if case.resident_id != resident.pk:
+        raise NotAllowed(_("Only the resident who opened the case can reopen it."))
+    if case.status != Status.WITHDRAWN:
+        raise WrongState(_("This case is not withdrawn."))
+    deadline = reopen_deadline(case)
+    if deadline is None or timezone.now() > deadline:
+        raise WrongState(_("The time to undo the withdrawal has passed. Please open a new case."))
+    withdrawal = case.events.filter(verb=Verb.WITHDRAWN).order_by("-created_at", "-id").first()
+    previous = (withdrawal.detail.get("previous") if withdrawal else None) or (
+        Status.ACTIVE if case.assignee_id and case.accepted_at else Status.ASSIGNED if case.assignee_id else Status.WAITING
+    )
+    keeps_assignee = (
+        previous in (Status.ASSIGNED, Status.ACTIVE)
+        and case.assignee is not None
+        and case.assignee.user.is_active
+    )
+    if keeps_assignee:
+        _transition(case, previous, actor=resident, verb=Verb.REOPENED)
+    else:
+        _transition(case, Status.WAITING, actor=resident, verb=Verb.REOPENED, assignee=None)
+    # No longer withdrawn: the figures and the retention rules must not count it as such.
+    Case.objects.filter(pk=case.pk).update(withdrawn_at=None)
+    case.withdrawn_at = None
+    tally_refresh(case)
+    if not keeps_assignee:
+        _match(case)
     return case
 
 

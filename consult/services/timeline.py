@@ -22,6 +22,7 @@ ROOM_VERBS = frozenset(
         Verb.RESOLVED,
         Verb.CLOSED,
         Verb.WITHDRAWN,
+        Verb.REOPENED,
         Verb.DOCUMENT_ADDED,
         Verb.SUMMARY_GENERATED,
         Verb.NOTE_SAVED,

@@ -34,6 +34,8 @@
         var top = log.scrollTop;
         log.insertBefore(template.content, log.firstChild);
         log.scrollTop = top + (log.scrollHeight - height);
+        // The chat (room.js) marks them sent or read, as it knows how far the others have read.
+        log.dispatchEvent(new CustomEvent("chat:earlier"));
         showError("");
         if (data.more && data.before) {
           button.dataset.before = data.before;

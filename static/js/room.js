@@ -16,7 +16,8 @@
   var errorBox = document.getElementById("chat-error");
   var texts = room.dataset;
   var lastSeq = parseInt(room.dataset.lastSeq || "0", 10);
-  var readBy = {};
+  // How far the others had read when the page was made (server-side marks): a reload keeps "read".
+  var readBy = { 0: parseInt(room.dataset.readSeq || "0", 10) };
   var outboxKey = "outbox:" + reference;
   var typingTimer = null;
   var retryTimer = null;
@@ -35,13 +36,43 @@
     return Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
+  // The time a message was sent, in the site's time zone (Beijing) whatever the phone's setting,
+  // written as the server writes it on the page ("11月26日 17:00" / "Nov 26, 17:00").
+  var timeFormat = null;
+  try {
+    timeFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+      timeZone: room.dataset.timeZone || undefined, month: document.documentElement.lang.indexOf("zh") === 0 ? "numeric" : "short",
+      day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+    });
+  } catch (e) { timeFormat = null; }
+  function timeElement(iso) {
+    var time = document.createElement("time");
+    var when = iso ? new Date(iso) : new Date();
+    time.dateTime = when.toISOString();
+    time.textContent = timeFormat ? timeFormat.format(when) : when.toLocaleString();
+    return time;
+  }
+  function setReceipt(li, text) {
+    var meta = li.querySelector(".meta");
+    if (!meta) return;
+    var receipt = meta.querySelector(".receipt");
+    if (!receipt) {
+      receipt = document.createElement("span");
+      receipt.className = "receipt";
+      meta.appendChild(document.createTextNode(" "));
+      meta.appendChild(receipt);
+    }
+    receipt.textContent = text;
+  }
+
   function bubble(message) {
     var li = document.createElement("li");
     li.dataset.seq = message.seq || "";
     if (message.client_id) li.dataset.clientId = message.client_id;
     if (message.kind === "system") {
       li.className = "system";
-      li.textContent = message.text || "";
+      li.textContent = (message.text || "") + " ";
+      li.appendChild(timeElement(message.created_at));
       return li;
     }
     li.className = message.sender_id === me ? "mine" : "theirs";
@@ -59,11 +90,27 @@
       link.href = message.document.url;
       link.target = "_blank";
       link.rel = "noopener";
-      link.textContent = message.document.name;
+      if (message.document.is_image) {
+        // Served by the case's own access-checked document address, like the page's previews.
+        link.className = "chat-image";
+        var img = document.createElement("img");
+        img.src = message.document.url;
+        img.alt = message.document.name;
+        img.loading = "lazy";
+        link.appendChild(img);
+      } else {
+        link.className = "chat-file";
+        link.textContent = message.document.name;
+      }
       li.appendChild(link);
+    } else if (message.attachment) {
+      var name = document.createElement("p");
+      name.textContent = message.attachment;
+      li.appendChild(name);
     }
     var meta = document.createElement("span");
     meta.className = "meta";
+    meta.appendChild(timeElement(message.created_at));
     li.appendChild(meta);
     return li;
   }
@@ -102,9 +149,9 @@
 
   function showPending(item) {
     if (log.querySelector("li[data-client-id='" + CSS.escape(item.client_id) + "']")) return;
-    var li = bubble({ sender_id: me, sender: texts.me, body: item.body, client_id: item.client_id });
+    var li = bubble({ sender_id: me, sender: texts.me, body: item.body, client_id: item.client_id, attachment: item.name });
     li.classList.add("pending");
-    li.querySelector(".meta").textContent = texts.sending;
+    setReceipt(li, texts.sending);
     log.appendChild(li);
     scrollDown();
   }
@@ -116,7 +163,9 @@
   function flushOutbox() {
     if (inFlight || retryTimer || resyncing) return;
     var head = outbox()[0];
-    if (head && socket.send({ type: "message", client_id: head.client_id, body: head.body })) inFlight = head.client_id;
+    var frame = { type: "message", client_id: head && head.client_id, body: head ? head.body : "" };
+    if (head && head.document_id) frame.document_id = head.document_id;
+    if (head && socket.send(frame)) inFlight = head.client_id;
   }
   function settled(clientId) {
     saveOutbox(outbox().filter(function (i) { return i.client_id !== clientId; }));
@@ -139,8 +188,7 @@
     Object.keys(readBy).forEach(function (id) { if (parseInt(id, 10) !== me) seen = Math.max(seen, readBy[id]); });
     log.querySelectorAll("li.mine").forEach(function (li) {
       var seq = parseInt(li.dataset.seq || "0", 10);
-      var meta = li.querySelector(".meta");
-      if (meta && seq) meta.textContent = seq <= seen ? texts.read : texts.sent;
+      if (seq) setReceipt(li, seq <= seen ? texts.read : texts.sent);
     });
   }
 
@@ -205,7 +253,7 @@
               // Refused for good (too long, case finished...): it would be refused again.
               settled(data.client_id);
               var failed = log.querySelector("li[data-client-id='" + CSS.escape(data.client_id) + "']");
-              if (failed) { failed.classList.add("failed"); failed.querySelector(".meta").textContent = texts.failed; }
+              if (failed) { failed.classList.add("failed"); setReceipt(failed, texts.failed); }
               flushOutbox();
             }
           }
@@ -237,6 +285,49 @@
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
     });
   }
+  // Attach: the file goes through the case's document upload (the same checks, the same private,
+  // access-checked storage), then into the chat as a message pointing at it, by the outbox, so a
+  // dropped connection loses it no more than a typed message.
+  function attach(input) {
+    var file = input.files && input.files[0];
+    if (!file || !window.FormData) return;
+    var token = form.querySelector("input[name=csrfmiddlewaretoken]");
+    var data = new FormData();
+    data.append("files", file);
+    showError("");
+    if (typing) typing.textContent = texts.uploading;
+    fetch(room.dataset.uploadUrl, {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": token ? token.value : "" }
+    })
+      .then(function (response) { return response.json().catch(function () { return null; }); })
+      .then(function (body) {
+        var result = body && body.results && body.results[0];
+        if (!result || !result.ok || !result.id) {
+          showError((result && result.message) || (body && body.error) || texts.failed);
+          return;
+        }
+        var documents = document.querySelector("ul.documents");
+        if (result.html && documents) {
+          var none = documents.querySelector(".none");
+          if (none) none.remove();
+          documents.insertAdjacentHTML("beforeend", result.html);
+        }
+        var item = { client_id: newId(), body: "", document_id: result.id, name: result.name };
+        saveOutbox(outbox().concat([item]));
+        showPending(item);
+        flushOutbox();
+      })
+      .catch(function () { showError(texts.failed); })
+      .then(function () { input.value = ""; if (typing) typing.textContent = ""; });
+  }
+  ["chat-photo", "chat-file"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (input && form) input.addEventListener("change", function () { attach(input); });
+  });
+
+  log.addEventListener("chat:earlier", showReceipts);
+
   outbox().forEach(showPending);
   scrollDown();
 })();

@@ -97,7 +97,56 @@
     };
   };
 
-  // Re-fetch this page and swap every [data-live] region: the server renders, the page follows.
+  // Whether a person is at work inside `node`: the focus is there, a field holds something other
+  // than what the server rendered, a file is chosen, or a section they opened (<details>) is open.
+  function inUse(node) {
+    if (node.nodeType !== 1) return false;
+    if (node.contains(document.activeElement) && document.activeElement !== document.body) return true;
+    if (node.matches("details[open]") || node.querySelector("details[open]")) return true;
+    var fields = node.matches("input, textarea, select") ? [node] : node.querySelectorAll("input, textarea, select");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.type === "hidden") continue;
+      if (f.type === "file") { if (f.files && f.files.length) return true; continue; }
+      if (f.type === "checkbox" || f.type === "radio") { if (f.checked !== f.defaultChecked) return true; continue; }
+      if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j++) if (f.options[j].selected !== f.options[j].defaultSelected) return true;
+        continue;
+      }
+      if (f.value !== f.defaultValue) return true;
+    }
+    return false;
+  }
+
+  // Bring `old` up to date with `fresh` without touching what a person is working on: a subtree
+  // nobody is using is replaced whole; one in use is walked into, child by child (matched by id,
+  // else by position and tag), and a form in use is left exactly as it is (its fresh copy would
+  // come back empty: the address half typed in the home-visit form when the doctor accepted).
+  function patch(old, fresh) {
+    if (!inUse(old)) { old.replaceWith(fresh); return; }
+    if (old.tagName === "FORM" || old.tagName !== fresh.tagName || old.matches("input, textarea, select")) return;
+    var olds = Array.prototype.slice.call(old.children);
+    var freshes = Array.prototype.slice.call(fresh.children);
+    var used = [];
+    freshes.forEach(function (f, index) {
+      var match = f.id ? olds.filter(function (o) { return o.id === f.id; })[0] : null;
+      if (!match && !f.id) {
+        var candidate = olds[index];
+        if (candidate && !candidate.id && candidate.tagName === f.tagName) match = candidate;
+      }
+      if (match) { used.push(match); patch(match, f); }
+      else {
+        // New here: after the last one placed, so the order follows the server's.
+        var anchor = used.length ? used[used.length - 1] : null;
+        if (anchor) anchor.after(f); else old.insertBefore(f, old.firstElementChild);
+        used.push(f);
+      }
+    });
+    // Gone from the server's page: dropped, unless someone is still at work in it.
+    olds.forEach(function (o) { if (used.indexOf(o) < 0 && !inUse(o)) o.remove(); });
+  }
+
+  // Re-fetch this page and patch every [data-live] region: the server renders, the page follows.
   // A change announced while a fetch is under way may be missing from its answer (resolved then
   // closed within a second): fetch once more after it.
   var refreshing = null;
@@ -113,7 +162,7 @@
           var doc = new DOMParser().parseFromString(html, "text/html");
           document.querySelectorAll("[data-live]").forEach(function (region) {
             var fresh = region.id && doc.getElementById(region.id);
-            if (fresh) region.replaceWith(fresh);
+            if (fresh) patch(region, fresh);
           });
         })
         .catch(function () {})

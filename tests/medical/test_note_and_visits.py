@@ -302,8 +302,9 @@ def test_it_shows_a_case_with_note_documents_and_visit_in_a_bounded_number_of_qu
 
     # 9 today for either side: session, user, case, note check, note, visits, intake, documents, timeline;
     # the doctor's also the device of the second factor the session proved, the case's notices and
-    # the line recording this read on the timeline (once in 30 minutes: a reload writes none).
-    with django_assert_max_num_queries(13):
+    # the line recording this read on the timeline (once in 30 minutes: a reload writes none), and how
+    # far the others have read the chat (its read marks shown on the page).
+    with django_assert_max_num_queries(14):
         page = client.get(case_url(noted_case))
 
     assert page.status_code == 200
