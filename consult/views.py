@@ -12,9 +12,9 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.http import content_disposition_header
-from django.utils import timezone
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -132,6 +132,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     events = list(selectors.case_timeline(case))
     read = case_read_record(case=case, user=user, timeline=events)
     promised = selectors.promised_by(case)
+    reopen_until = services.reopen_deadline(case) if case.resident_id == user.pk else None
     if read is not None:
         events.append(read)
     return render(
@@ -159,7 +160,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "promised_by": promised,
             "reopen_minutes": settings.CASE_REOPEN_MINUTES,
             "promise_late": promised is not None and promised < timezone.now(),
-            "reopen_until": services.reopen_deadline(case) if case.resident_id == user.pk else None,
+            "reopen_until": reopen_until if reopen_until and reopen_until > timezone.now() else None,
             "can_chat": case.status not in (Status.CLOSED, Status.WITHDRAWN),
             "rating_form": RatingForm() if selectors.wants_rating(case, user) else None,
             "can_request_summary": domain is not None and "summary" in actions,

@@ -490,9 +490,12 @@ def case_reopen(*, case: Case, resident: User) -> Case:
     if deadline is None or timezone.now() > deadline:
         raise WrongState(_("The time to undo the withdrawal has passed. Please open a new case."))
     withdrawal = case.events.filter(verb=Verb.WITHDRAWN).order_by("-created_at", "-id").first()
-    previous = (withdrawal.detail.get("previous") if withdrawal else None) or (
-        Status.ACTIVE if case.assignee_id and case.accepted_at else Status.ASSIGNED if case.assignee_id else Status.WAITING
-    )
+    previous = withdrawal.detail.get("previous") if withdrawal else None
+    if previous is None:  # withdrawn before the status was kept: read it from the stamps
+        if case.assignee_id is None:
+            previous = Status.WAITING
+        else:
+            previous = Status.ACTIVE if case.accepted_at else Status.ASSIGNED
     keeps_assignee = (
         previous in (Status.ASSIGNED, Status.ACTIVE)
         and case.assignee is not None

@@ -38,18 +38,26 @@
 
   // The time a message was sent, in the site's time zone (Beijing) whatever the phone's setting,
   // written as the server writes it on the page ("11月26日 17:00" / "Nov 26, 17:00").
+  var chinese = (document.documentElement.lang || "").indexOf("zh") === 0;
   var timeFormat = null;
   try {
-    timeFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-      timeZone: room.dataset.timeZone || undefined, month: document.documentElement.lang.indexOf("zh") === 0 ? "numeric" : "short",
+    timeFormat = new Intl.DateTimeFormat(chinese ? "en-US" : document.documentElement.lang || "en", {
+      timeZone: room.dataset.timeZone || undefined, month: chinese ? "numeric" : "short",
       day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23"
     });
   } catch (e) { timeFormat = null; }
+  function timeText(when) {
+    if (!timeFormat) return when.toLocaleString();
+    var p = {};
+    timeFormat.formatToParts(when).forEach(function (part) { p[part.type] = part.value; });
+    return chinese ? p.month + "月" + p.day + "日 " + p.hour + ":" + p.minute
+      : p.month + " " + p.day + ", " + p.hour + ":" + p.minute;
+  }
   function timeElement(iso) {
     var time = document.createElement("time");
     var when = iso ? new Date(iso) : new Date();
     time.dateTime = when.toISOString();
-    time.textContent = timeFormat ? timeFormat.format(when) : when.toLocaleString();
+    time.textContent = timeText(when);
     return time;
   }
   function setReceipt(li, text) {
@@ -136,9 +144,12 @@
   }
 
   function addMessage(message) {
-    if (message.seq && held(message.seq)) return;
-    var pending = message.client_id && message.sender_id === me
-      ? log.querySelector("li.pending[data-client-id='" + CSS.escape(message.client_id) + "']") : null;
+    var shown = message.seq ? log.querySelector("li[data-seq='" + message.seq + "']") : null;
+    // A file sent from here was shown by its name until the server's copy brings its picture or link.
+    var placeholder = shown && message.document && !shown.querySelector(".chat-image, .chat-file") ? shown : null;
+    if (shown && !placeholder) return;
+    var pending = placeholder || (message.client_id && message.sender_id === me
+      ? log.querySelector("li.pending[data-client-id='" + CSS.escape(message.client_id) + "']") : null);
     var li = bubble(message);
     if (pending) pending.replaceWith(li); else insert(li, message.seq);
     advance();

@@ -83,6 +83,12 @@ def zh(message: str, **params: Any) -> str:
     return text % params if params else text
 
 
+def zh_in(context: str, message: str) -> str:
+    """A project string marked with a context (pgettext), as the Chinese pages show it."""
+    with translation.override("zh-hans"):
+        return translation.pgettext(context, message)
+
+
 def pdf_text(path: Path) -> str:
     """The PDF's text as a reader gets it, whitespace runs made one space."""
     data = path.read_bytes()

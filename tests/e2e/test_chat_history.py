@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from consult import services
 from consult.models import Case, Message, Professional, Skill, User
 from consult.selectors import CHAT_PAGE
-from tests.e2e.conftest import Browsers, zh
+from tests.e2e.conftest import Browsers, zh, zh_in
 from tests.live import Daphne
 
 EARLIER = 2 * CHAT_PAGE + 10
@@ -53,7 +53,7 @@ def test_a_resident_reads_a_long_conversation_back_to_its_start_while_the_chat_g
 
     # The live chat still works below the history: her new message lands last, once.
     phone.fill("#chat-input", "我把前面的都看完了。")
-    phone.locator("#chat-form").get_by_role("button", name=zh("Send")).click()
+    phone.locator("#chat-form").get_by_role("button", name=zh_in("chat", "Send")).click()
     mine = phone.locator("#chat-log li.mine", has_text="我把前面的都看完了。")
     expect(mine).to_have_attribute("data-seq", str(total + 1))
     assert log.evaluate_all("items => items.map(li => Number(li.dataset.seq))") == list(range(1, total + 2))
@@ -84,7 +84,7 @@ def test_a_page_that_missed_more_than_a_page_of_messages_catches_up_on_all_of_th
 
     # Her next message is numbered past what the page holds: it asks the server page by page.
     phone.fill("#chat-input", "刚才断网了。")
-    phone.locator("#chat-form").get_by_role("button", name=zh("Send")).click()
+    phone.locator("#chat-form").get_by_role("button", name=zh_in("chat", "Send")).click()
     expect(phone.locator("#chat-log li.mine", has_text="刚才断网了。")).to_have_attribute(
         "data-seq", str(first + missed)
     )

@@ -16,7 +16,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from consult.models import Professional, Role, Skill, User
 from legal.models import CityRates
-from tests.e2e.conftest import Browsers, zh
+from tests.e2e.conftest import Browsers, zh, zh_in
 from tests.e2e.test_accessibility import consultation, dispute
 from tests.live import Daphne
 
@@ -108,7 +108,7 @@ def test_it_loads_every_main_page_of_every_role_without_a_policy_violation(
     for page in (resident, doctor_page):
         expect(page.locator("#conn-state")).to_have_text(zh("Connected"))
     resident.fill("#chat-input", "医生您好，CSP 下也能发消息。")
-    resident.locator("#chat-form").get_by_role("button", name=zh("Send")).click()
+    resident.locator("#chat-form").get_by_role("button", name=zh_in("chat", "Send")).click()
     expect(doctor_page.locator("#chat-log li.theirs", has_text="CSP 下也能发消息")).to_be_visible()
 
     lawyer_page = opened(browsers.desktop("lawyer", user=lawyer.user))

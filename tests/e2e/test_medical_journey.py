@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     still_marked,
     upload,
     zh,
+    zh_in,
 )
 from tests.e2e.sms import sms_code
 from tests.live import Daphne
@@ -41,7 +42,7 @@ PHOTO_NAME = "胸片照片.jpg"
 def send(page: Page, text: str) -> None:
     """Type a chat message and send it; wait until the server acknowledged it."""
     page.fill("#chat-input", text)
-    page.locator("#chat-form").get_by_role("button", name=zh("Send")).click()
+    page.locator("#chat-form").get_by_role("button", name=zh_in("chat", "Send")).click()
     mine = page.locator("#chat-log li.mine", has_text=text)
     expect(mine).to_have_count(1)
     expect(mine).not_to_have_class(re.compile(r"\bpending\b"))

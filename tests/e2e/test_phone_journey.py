@@ -16,7 +16,7 @@ from accounts.models import CodeQuota
 from consult import services
 from consult.models import Case, Professional, Skill, Status, User
 from notices.kinds import NoticeKind
-from tests.e2e.conftest import Browsers, assert_accessible, zh
+from tests.e2e.conftest import Browsers, assert_accessible, zh, zh_in
 from tests.e2e.sms import link_path, sms_code, wait_for_sms
 from tests.live import Daphne
 
@@ -82,7 +82,7 @@ def test_a_new_resident_signs_up_by_code_leaves_and_an_sms_brings_her_back_to_th
     expect(work).to_have_url(at(f"/cases/{case.reference}/"))
     expect(work.locator("#conn-state")).to_have_class("conn conn-connected")
     work.fill("#chat-input", ANSWER)
-    work.locator("#chat-form").get_by_role("button", name=zh("Send")).click()
+    work.locator("#chat-form").get_by_role("button", name=zh_in("chat", "Send")).click()
     expect(work.locator("#chat-log li.mine", has_text=ANSWER)).to_have_attribute("data-seq", re.compile(r"^\d+$"))
 
     # She is away: the SMS she gets says her case has a new message, and links to it.
