@@ -86,6 +86,15 @@ class ChatHistoryForm(forms.Form):
     before = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 
+class CaseDetailsForm(forms.Form):
+    description = forms.CharField(
+        label=_("What do you need help with?"),
+        help_text=_("You can correct or add to it while the case is open; the change shows on the timeline."),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)
 

@@ -441,6 +441,7 @@ class Verb(models.TextChoices):
     CLOSED = "closed", _("closed the case")
     WITHDRAWN = "withdrawn", _("withdrew the case")
     REOPENED = "reopened", _("undid the withdrawal: the case is open again")
+    DETAILS_EDITED = "details_edited", _("updated the details of the case")
     DOCUMENT_ADDED = "document_added", _("added a document")
     NOTE_SAVED = "note_saved", _("saved the consultation note")
     VISIT_REQUESTED = "visit_requested", _("asked for a home visit")

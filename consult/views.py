@@ -25,6 +25,7 @@ from consult.domains import domain_of
 from consult.errors import CaseError
 from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, UploadRefused
 from consult.forms import (
+    CaseDetailsForm,
     CaseSubmitForm,
     ChatHistoryForm,
     DocumentKindForm,
@@ -166,6 +167,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "can_request_summary": domain is not None and "summary" in actions,
             **(domain.case_context(case, user) if domain else {}),
             "reassign_form": ReassignForm(case=case) if "reassign" in actions else None,
+            "details_form": CaseDetailsForm(initial={"description": case.description})
+            if case.resident_id == user.pk and case.is_open and not case.anonymised_at
+            else None,
         },
     )
 
@@ -241,6 +245,26 @@ def case_action(request: HttpRequest, reference: str, action: str) -> HttpRespon
         messages.success(request, done)
     if action == "decline":
         return redirect("work_queue")
+    return redirect("case_detail", reference=case.reference)
+
+
+@require_POST
+@login_required
+@submit_once
+def case_details_edit(request: HttpRequest, reference: str) -> HttpResponse:
+    user = _user(request)
+    case = selectors.case_get_for_user(user=user, reference=reference)
+    form = CaseDetailsForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("description", []):
+            messages.error(request, str(error))
+        return redirect("case_detail", reference=case.reference)
+    try:
+        services.case_details_edit(case=case, resident=user, description=form.cleaned_data["description"])
+    except CaseError as error:
+        refused(request, error)
+    else:
+        messages.success(request, _("The details of your case are updated."))
     return redirect("case_detail", reference=case.reference)
 
 

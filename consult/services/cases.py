@@ -468,6 +468,26 @@ def case_withdraw(*, case: Case, resident: User, reason: str = "") -> Case:
     return case
 
 
+@transaction.atomic
+def case_details_edit(*, case: Case, resident: User, description: str) -> Case:
+    """The resident corrects or adds to what they wrote, while the case is open. The intake's
+    own record (medical/legal) stays as it was sent; the timeline says the details changed."""
+    case = _reload_locked(case)
+    if case.resident_id != resident.pk:
+        raise NotAllowed(_("Only the resident who opened the case can change its details."))
+    if not case.is_open:
+        raise WrongState(_("The case is finished: its details can no longer be changed."))
+    description = description.strip()
+    if description == case.description:
+        return case
+    case.description = description
+    case.full_clean(exclude=["skill", "resident", "assignee"], validate_unique=False)
+    case.save(update_fields=["description"])
+    record_event(case, Verb.DETAILS_EDITED, resident)
+    _announce(case)
+    return case
+
+
 def reopen_deadline(case: Case) -> datetime | None:
     """Until when the resident may undo withdrawing `case`; None when it is not withdrawn."""
     if case.status != Status.WITHDRAWN or case.withdrawn_at is None or case.anonymised_at is not None:

@@ -23,6 +23,7 @@ ROOM_VERBS = frozenset(
         Verb.CLOSED,
         Verb.WITHDRAWN,
         Verb.REOPENED,
+        Verb.DETAILS_EDITED,
         Verb.DOCUMENT_ADDED,
         Verb.SUMMARY_GENERATED,
         Verb.NOTE_SAVED,

@@ -213,3 +213,45 @@ def test_it_puts_the_chat_before_the_case_details_and_the_documents(
 ) -> None:
     body = page(login(alice), case)
     assert body.index('id="chat"') < body.index('id="case-details"') < body.index('id="documents"')
+
+
+# --- details editable while the case is open ---------------------------------------------------
+
+
+def test_it_lets_the_resident_change_the_details_while_the_case_is_open(
+    case: Case, alice: User, login: Callable[..., Client]
+) -> None:
+    client = login(alice)
+    assert zh("Change or add to the details") in page(client, case)
+
+    client.post(reverse("case_details_edit", args=[case.reference]), {"description": "咳嗽两周，昨天开始发烧。"})
+
+    row = Case.objects.get(pk=case.pk)
+    assert row.description == "咳嗽两周，昨天开始发烧。"
+    last = row.events.last()
+    assert last is not None and last.verb == Verb.DETAILS_EDITED
+    assert row.messages.filter(detail__verb=Verb.DETAILS_EDITED).exists()
+
+
+def test_it_refuses_details_from_anyone_but_the_resident(case: Case, bob: User, doctor: Professional) -> None:
+    for outsider in (bob, doctor.user):
+        with pytest.raises(NotAllowed):
+            services.case_details_edit(case=case, resident=outsider, description="改掉")
+    assert Case.objects.get(pk=case.pk).description == "咳嗽两周，夜里加重。"
+
+
+def test_it_refuses_details_once_the_case_is_finished(
+    case: Case, alice: User, login: Callable[..., Client]
+) -> None:
+    services.case_withdraw(case=case, resident=alice)
+    with pytest.raises(WrongState):
+        services.case_details_edit(case=case, resident=alice, description="改掉")
+    assert zh("Change or add to the details") not in page(login(alice), case)
+
+
+def test_it_answers_an_outsider_posting_details_with_not_found(
+    case: Case, bob: User, login: Callable[..., Client]
+) -> None:
+    response = login(bob).post(reverse("case_details_edit", args=[case.reference]), {"description": "改掉"})
+    assert response.status_code == 404
+    assert Case.objects.get(pk=case.pk).description == "咳嗽两周，夜里加重。"
