@@ -285,9 +285,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.ACTIVE: frozenset({Status.RESOLVED, Status.ASSIGNED, Status.WITHDRAWN}),
     Status.RESOLVED: frozenset({Status.CLOSED}),
     Status.CLOSED: frozenset(),
-    # Only to undo a withdrawal, within settings.CASE_REOPEN_MINUTES (services.case_reopen).
-    Status.WITHDRAWN: frozenset({Status.WAITING, Status.ASSIGNED, Status.ACTIVE}),
+    Status.WITHDRAWN: frozenset(),
 }
+
+# The one way out of "withdrawn": its undo by the resident (Verb.REOPENED, services.case_reopen),
+# back to where the case was. No other step may take it: a doctor's accept on a withdrawn case is
+# refused as before.
+REOPEN_TRANSITIONS = frozenset({Status.WAITING, Status.ASSIGNED, Status.ACTIVE})
 
 # The timestamp each status stamps when a case enters it.
 STATUS_TIMESTAMP = {

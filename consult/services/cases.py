@@ -20,6 +20,7 @@ from consult.domains import domain_of
 from consult.errors import CaseConflict, CaseError, InvalidTransition, NotAllowed, WrongState
 from consult.models import (
     LOAD_STATUSES,
+    REOPEN_TRANSITIONS,
     STATUS_TIMESTAMP,
     TRANSITIONS,
     Case,
@@ -76,8 +77,9 @@ def _transition(
     before_status, before_assignee = case.status, case.assignee_id
     steps = [(to, verb), *([then] if then else [])]
     status = before_status
-    for step, _verb in steps:
-        if step not in TRANSITIONS[status]:
+    for step, step_verb in steps:
+        undo = status == Status.WITHDRAWN and step_verb == Verb.REOPENED and step in REOPEN_TRANSITIONS
+        if step not in TRANSITIONS[status] and not undo:
             raise InvalidTransition(status, step)
         status = step
     now = timezone.now()

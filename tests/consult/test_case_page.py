@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from consult import selectors, services
-from consult.errors import NotAllowed, WrongState
+from consult.errors import InvalidTransition, NotAllowed, WrongState
 from consult.models import Case, Professional, Rating, Skill, Status, User, Verb
 from consult.services.messages import message_post, read_mark
 
@@ -255,3 +255,21 @@ def test_it_answers_an_outsider_posting_details_with_not_found(
     response = login(bob).post(reverse("case_details_edit", args=[case.reference]), {"description": "改掉"})
     assert response.status_code == 404
     assert Case.objects.get(pk=case.pk).description == "咳嗽两周，夜里加重。"
+
+
+@pytest.mark.parametrize("status", [Status.WAITING, Status.ASSIGNED, Status.ACTIVE])
+def test_it_lets_no_step_but_the_reopen_take_a_case_out_of_withdrawn(
+    case: Case, alice: User, coordinator: User, status: str
+) -> None:
+    services.case_withdraw(case=case, resident=alice)
+    case.refresh_from_db()
+    with pytest.raises(InvalidTransition):
+        services._transition(case, status, actor=coordinator, verb=Verb.ACCEPTED)
+    assert Case.objects.get(pk=case.pk).status == Status.WITHDRAWN
+
+
+def test_it_refuses_the_doctor_accepting_a_withdrawn_case(case: Case, alice: User, doctor: Professional) -> None:
+    services.case_withdraw(case=case, resident=alice)
+    with pytest.raises(InvalidTransition):
+        services.case_accept(case=case, professional=doctor)
+    assert Case.objects.get(pk=case.pk).status == Status.WITHDRAWN

@@ -22,15 +22,15 @@ def fast_passwords(settings: Any) -> None:
 
 # The machine as DESIGN.md draws it: submitted → waiting → assigned → active → resolved → closed,
 # withdrawn from any open status, a decline or timeout puts an assigned case back to waiting, and a
-# reassignment is assigned/active → assigned; a withdrawal undone (within CASE_REOPEN_MINUTES) goes
-# back to where the case was. Written out here so a change to TRANSITIONS is noticed.
+# reassignment is assigned/active → assigned. Written out here so a change to TRANSITIONS is noticed.
+# (Undoing a withdrawal is not in the table: only the resident's reopen takes that step,
+# tests/consult/test_case_page.py.)
 DESIGNED = {
     (S.SUBMITTED, S.WAITING), (S.SUBMITTED, S.ASSIGNED), (S.SUBMITTED, S.WITHDRAWN),
     (S.WAITING, S.ASSIGNED), (S.WAITING, S.WITHDRAWN),
     (S.ASSIGNED, S.ACTIVE), (S.ASSIGNED, S.WAITING), (S.ASSIGNED, S.ASSIGNED), (S.ASSIGNED, S.WITHDRAWN),
     (S.ACTIVE, S.RESOLVED), (S.ACTIVE, S.ASSIGNED), (S.ACTIVE, S.WITHDRAWN),
     (S.RESOLVED, S.CLOSED),
-    (S.WITHDRAWN, S.WAITING), (S.WITHDRAWN, S.ASSIGNED), (S.WITHDRAWN, S.ACTIVE),
 }
 
 ALL_PAIRS = [(source, target) for source in TRANSITIONS for target in TRANSITIONS]
