@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from consult.errors import CaseError
+from consult.errors import CaseError, NotAllowed
 from consult.models import Case, User, Verb
 from consult.services.timeline import record_event
 from privacy.models import Consent, ConsentChannel, ErasureRequest, ErasureStatus
@@ -65,7 +65,8 @@ def erasure_request(*, case: Case, resident: User, reason: str = "") -> ErasureR
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.resident_id != resident.pk:
-            raise CaseError(_("Only the resident who opened the case can ask for its erasure."), code="not_resident")
+            # Refused for who asks: the API's 403, as for every "not_resident".
+            raise NotAllowed(_("Only the resident who opened the case can ask for its erasure."), code="not_resident")
         if case.anonymised_at is not None:
             raise CaseError(_("The personal details of this case were already removed."), code="already_anonymised")
         pending = ErasureRequest.objects.filter(case=case, status=ErasureStatus.PENDING).first()

@@ -494,6 +494,10 @@ def reopen_deadline(case: Case) -> datetime | None:
     """Until when the resident may undo withdrawing `case`; None when it is not withdrawn."""
     if case.status != Status.WITHDRAWN or case.withdrawn_at is None or case.anonymised_at is not None:
         return None
+    # Withdrawn because its personal details are to be erased (privacy/services.py): no undo, the
+    # erasure is decided by a coordinator.
+    if case.events.filter(verb=Verb.ERASURE_REQUESTED, created_at__gte=case.withdrawn_at).exists():
+        return None
     return case.withdrawn_at + timedelta(minutes=settings.CASE_REOPEN_MINUTES)
 
 

@@ -273,3 +273,14 @@ def test_it_refuses_the_doctor_accepting_a_withdrawn_case(case: Case, alice: Use
     with pytest.raises(InvalidTransition):
         services.case_accept(case=case, professional=doctor)
     assert Case.objects.get(pk=case.pk).status == Status.WITHDRAWN
+
+
+def test_it_offers_no_undo_of_a_withdrawal_that_came_with_an_erasure_request(case: Case, alice: User) -> None:
+    from privacy.services import erasure_request
+
+    erasure_request(case=case, resident=alice, reason="")
+    case.refresh_from_db()
+    assert case.status == Status.WITHDRAWN
+    assert services.reopen_deadline(case) is None
+    with pytest.raises(WrongState):
+        services.case_reopen(case=case, resident=alice)
