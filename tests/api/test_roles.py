@@ -132,8 +132,9 @@ ROWS = [
     Row("case-rating", "POST", on_the_case(201, 403, 403), state="closed",
         body=lambda case, cast: {"score": 5, "comment": "很耐心"}),
     # Erasure: the resident asks (her open case is withdrawn with it); a coordinator of the
-    # domain answers the waiting request.
-    Row("case-erasure", "POST", on_the_case(201, 400, 400), body=lambda case, cast: {"reason": "请删除"}),
+    # domain answers the waiting request. Anyone else on the case is refused for who they are: 403,
+    # as every other role refusal in this table (it was a 400 until the schema fuzzing found it).
+    Row("case-erasure", "POST", on_the_case(201, 403, 403), body=lambda case, cast: {"reason": "请删除"}),
     Row("case-erasure-decide", "POST", on_the_case(403, 403, 200), state="erasure_asked",
         body=lambda case, cast: {"decision": "refuse", "answer": "仲裁中，依法保留"}),
     Row("documents", "GET", on_the_case(200, 200, 200), state="with_document"),
