@@ -6,9 +6,12 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Purpose
+from accounts.passwords import rules_html
 from accounts.services import CODE_DIGITS, clean_code
 from consult.forms import PhoneField, too_long_refused
 from consult.models import User
@@ -43,6 +46,12 @@ def _validated_password(form: forms.Form, field: str, phone: str, name: str = ""
             form.add_error(field, error)
 
 
+def _show_rules(form: forms.Form, field: str) -> None:
+    # Before the first try, not only in the error after it; escaped text, the list is markup.
+    help_text = form.fields[field].help_text
+    form.fields[field].help_text = format_html("{}{}", help_text, mark_safe(rules_html()))  # noqa: S308
+
+
 class PhoneForm(forms.Form):
     """The number a code is sent to."""
 
@@ -63,6 +72,10 @@ class SignupForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _show_rules(self, "password")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -86,6 +99,7 @@ class ResetForm(forms.Form):
     def __init__(self, *args: Any, phone: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.phone = phone
+        _show_rules(self, "password")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

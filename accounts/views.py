@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from accounts import access, lockout, services
 from accounts.forms import CodeForm, NewPhoneForm, PhoneForm, ResetForm, SignupForm
 from accounts.models import Purpose
+from accounts.selectors import landing_url
 from accounts.services import CodeLimit, CodeRefused
 from consult import limits
 from consult.forms import PhoneLoginForm
@@ -205,7 +206,7 @@ def signup_code(request: HttpRequest) -> HttpResponse:
         messages.info(
             request, _("This number already had an account: you are now logged in to it. Nothing was changed.")
         )
-    return redirect(_safe_next(request) or "home")
+    return redirect(_safe_next(request) or landing_url(user=user))
 
 
 # --- log-in ---------------------------------------------------------------------------------
@@ -237,6 +238,9 @@ class LoginView(auth_views.LoginView):
         context = self.get_context_data(code_form=code_form, form=self.form_class(request))
         return self.render_to_response(context, status=status)
 
+    def get_default_redirect_url(self) -> str:
+        return landing_url(user=_user(self.request))
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         kwargs.setdefault("code_form", PhoneForm())
         return super().get_context_data(**kwargs)
@@ -256,7 +260,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return _refused(request, Purpose.LOGIN, form, pending, error)
     del request.session[PENDING + Purpose.LOGIN]
     auth_login(request, user, backend=BACKEND)
-    return redirect(_safe_next(request) or settings.LOGIN_REDIRECT_URL)
+    return redirect(_safe_next(request) or landing_url(user=user))
 
 
 # --- a forgotten password -------------------------------------------------------------------
@@ -290,7 +294,7 @@ def reset_code(request: HttpRequest) -> HttpResponse:
     del request.session[PENDING + Purpose.RESET]
     auth_login(request, user, backend=BACKEND)
     messages.success(request, _("Your new password is saved and you are logged in."))
-    return redirect("home")
+    return redirect(landing_url(user=user))
 
 
 # --- the account's settings: a new number, a password ---------------------------------------

@@ -80,6 +80,17 @@ class CaseSubmitForm(forms.Form):
         return Priority.ELDERLY if self.cleaned_data.get("elderly") else Priority.NORMAL
 
 
+class CatalogueSearchForm(forms.Form):
+    """The catalogue's search: a plain GET, so it works without JavaScript."""
+
+    q = forms.CharField(
+        label=_("Search the services"),
+        max_length=50,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "enterkeyhint": "search"}),
+    )
+
+
 class ChatHistoryForm(forms.Form):
     """Which page of earlier chat messages: those numbered below `before` (none: the newest)."""
 

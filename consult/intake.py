@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +20,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django_stubs_ext import StrOrPromise
 
 from consult import files, limits
 from consult.errors import CaseError
 from consult.models import Case, DocumentKind, Skill, User
 
 SALT = "consult.intake.staged"
+SENT_TAG = "intake-sent"
 STAGING_MAX_AGE = 60 * 60 * 24
 
 
@@ -121,6 +123,7 @@ def page(
     kinds: list[str],
     open_case: OpenCase,
     template: str,
+    steps: Sequence[StrOrPromise] = (),
 ) -> HttpResponse:
     """The intake page both domains share: the form (with a `skill` and a `materials_later`
     field), documents by kind, and the case opened by `open_case` once all is well."""
@@ -138,6 +141,7 @@ def page(
             "skills": Skill.objects.filter(kind=skill.kind, is_active=True),
             "kinds": [(k, DocumentKind(k).label) for k in kinds],
             "parked": parked,
+            "step_titles": steps,
         },
         status=503 if parked.storage_down else 200,
     )
@@ -181,7 +185,9 @@ def _handle(
             ),
         )
         return None, parked
-    messages.success(request, _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference})
+    # The tag tells the browser the case is sent, so the intake's draft kept on the device goes (once.js).
+    message = _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference}
+    messages.success(request, message, extra_tags=SENT_TAG)
     for problem in problems:
         messages.error(request, problem)
     url = reverse("case_detail", kwargs={"reference": case.reference})

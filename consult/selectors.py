@@ -301,8 +301,19 @@ def reassign_candidates(case: Case) -> QuerySet[Professional]:
     )
 
 
-def catalogue() -> dict[str, list[Skill]]:
+def catalogue(*, query: str = "") -> dict[str, list[Skill]]:
+    """The services offered, medical then legal; with a query, those whose name (in either
+    language), materials or office mention each of its words."""
     skills = Skill.objects.filter(is_active=True)
+    for word in query.split()[:5]:
+        skills = skills.filter(
+            Q(name_zh__icontains=word)
+            | Q(name_en__icontains=word)
+            | Q(materials_zh__icontains=word)
+            | Q(materials_en__icontains=word)
+            | Q(office_zh__icontains=word)
+            | Q(office_en__icontains=word)
+        )
     return {
         Kind.MEDICAL: [s for s in skills if s.kind == Kind.MEDICAL],
         Kind.LEGAL: [s for s in skills if s.kind == Kind.LEGAL],

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import SignupForm
 from consult import files, limits, selectors, services
 from consult.domains import domain_of
 from consult.errors import CaseError
@@ -27,6 +29,7 @@ from consult.files import SCANNER_DOWN, ScannerUnavailable, StorageUnavailable, 
 from consult.forms import (
     CaseDetailsForm,
     CaseSubmitForm,
+    CatalogueSearchForm,
     ChatHistoryForm,
     DocumentKindForm,
     OnDutyForm,
@@ -34,6 +37,7 @@ from consult.forms import (
     ReasonForm,
     ReassignForm,
 )
+from consult.intake import SENT_TAG, poster_place
 from consult.models import Case, Document, Professional, Role, Skill, Status, User, Verb
 from consult.net import client_address
 from consult.once import submit_once
@@ -73,14 +77,30 @@ def refused(request: HttpRequest, error: CaseError) -> None:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "consult/home.html", {"catalogue": selectors.catalogue()})
+    form = CatalogueSearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    catalogue = selectors.catalogue(query=query)
+    return render(
+        request,
+        "consult/home.html",
+        {"catalogue": catalogue, "search": form, "query": query, "found": sum(map(len, catalogue.values()))},
+    )
 
 
-@login_required
 @submit_once
 def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
-    """The intake of a service: the stable address its QR posters point at."""
+    """The intake of a service: the stable address its QR posters point at. Someone not logged
+    in gets the service's landing instead: what it is, who answers and how soon, and the phone
+    code that signs them up (or in) and brings them back here."""
     skill = get_object_or_404(Skill, code=skill_code, is_active=True)
+    if not request.user.is_authenticated:
+        if request.method != "GET":
+            return redirect_to_login(request.get_full_path())
+        return render(
+            request,
+            "consult/start.html",
+            {"skill": skill, "form": SignupForm(), "next": request.get_full_path(), "place": poster_place(request)},
+        )
     user = _user(request)
     if not user.is_resident:
         messages.error(request, _("Only residents open cases. Please log in with a resident account."))
@@ -101,7 +121,9 @@ def case_new(request: HttpRequest, skill_code: str) -> HttpResponse:
             refused(request, error)
         else:
             messages.success(
-                request, _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference}
+                request,
+                _("Your case has been received. Its reference is %(ref)s.") % {"ref": case.reference},
+                extra_tags=SENT_TAG,
             )
             kind_form = DocumentKindForm(request.POST, kind=skill.kind)
             results, _status = _add_files(request, case, kind_form)

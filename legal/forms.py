@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -98,7 +99,12 @@ class LegalIntakeForm(SeparateConsentForm):
     city = forms.ChoiceField(label=_("City where you work"), choices=_city_choices)
     monthly_wage = YuanField(label=_("Your monthly wage (yuan)"))
     amount_received = YuanField(label=_("Amount you received (yuan)"), initial=Decimal("0"))
-    amount_claimed = YuanField(label=_("Amount you believe you are owed (yuan)"), initial=Decimal("0"))
+    # Optional: nothing written stays nothing on the record, not "0.00" (the page prefills the estimate).
+    amount_claimed = YuanField(
+        label=_("Amount you believe you are owed (yuan, optional)"),
+        required=False,
+        help_text=_("Leave it empty if you do not know: the lawyer works it out with you."),
+    )
     sick_days = forms.IntegerField(label=_("Days of sick leave"), min_value=0, max_value=366, required=False)
     overtime_weekday_hours = forms.DecimalField(
         label=_("Overtime hours on working days"), min_value=0, max_value=5000, decimal_places=1, required=False
@@ -130,6 +136,23 @@ class LegalIntakeForm(SeparateConsentForm):
         if start and end and end < start:
             self.add_error("employment_end", _("The end cannot be before the start."))
         return data
+
+
+# The figures the estimate needs, all optional: the intake page asks for the estimate while the
+# worker is still filling in the form, before anything is sent.
+ESTIMATE_FIELDS = (
+    "skill", "city", "monthly_wage", "amount_received", "employment_start", "employment_end", "sick_days",
+    "overtime_weekday_hours", "overtime_restday_hours", "overtime_holiday_hours", "dismissal_unlawful",
+)
+
+
+class EstimateForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ESTIMATE_FIELDS:
+            field = copy.deepcopy(LegalIntakeForm.base_fields[name])
+            field.required = False
+            self.fields[name] = field
 
 
 class ContactForm(forms.Form):

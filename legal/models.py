@@ -77,7 +77,7 @@ class LegalIntake(models.Model):
     what_happened = models.TextField(_("what happened"), max_length=4000)
     monthly_wage = yuan_field(_("monthly wage (yuan)"))
     amount_received = yuan_field(_("amount received (yuan)"), default=Decimal("0"))
-    amount_claimed = yuan_field(_("amount owed, in the worker's view (yuan)"), default=Decimal("0"))
+    amount_claimed = yuan_field(_("amount owed, in the worker's view (yuan)"), null=True, blank=True)
     desired_outcome = models.TextField(_("desired outcome"), max_length=2000)
     city = models.CharField(_("city"), max_length=100)
     sick_days = models.PositiveSmallIntegerField(_("days of sick leave"), null=True, blank=True)

@@ -10,10 +10,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy, gettext_noop
+from django.views.decorators.http import require_GET, require_POST
 
 from consult import intake, selectors
 from consult.errors import CaseError
@@ -23,7 +24,7 @@ from consult.once import submit_once
 from consult.views import refused
 from legal import estimate, services
 from legal.estimate import step_text, yuan
-from legal.forms import ContactForm, LegalIntakeForm, OutcomeForm, PaymentForm, SessionForm, WorkLogForm
+from legal.forms import ContactForm, EstimateForm, LegalIntakeForm, OutcomeForm, PaymentForm, SessionForm, WorkLogForm
 from legal.limitation import Limitation, arbitration_limitation
 from legal.models import (
     ClaimEstimate,
@@ -57,7 +58,47 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
         kinds=INTAKE_KINDS,
         open_case=services.legal_case_from_form,
         template="legal/intake.html",
+        steps=(gettext_lazy("Your work and what happened"), gettext_lazy("Amounts, evidence and send")),
     )
+
+
+@require_GET
+@login_required
+def estimate_preview(request: HttpRequest) -> HttpResponse:
+    """What the law provides for the figures typed so far, shown on the intake before sending:
+    the same rule and rates the case will be estimated with once sent. Empty when no rule
+    applies yet (another dispute, a figure missing)."""
+    form = EstimateForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    if not (data.get("skill") and data.get("city") and data.get("monthly_wage") is not None):
+        return HttpResponse("")
+    draft = LegalIntake(
+        city=data["city"],
+        monthly_wage=data["monthly_wage"],
+        amount_received=data.get("amount_received") or Decimal(0),
+        employment_start=data.get("employment_start") or timezone.localdate(),
+        employment_end=data.get("employment_end"),
+        sick_days=data.get("sick_days"),
+        overtime_weekday_hours=data.get("overtime_weekday_hours"),
+        overtime_restday_hours=data.get("overtime_restday_hours"),
+        overtime_holiday_hours=data.get("overtime_holiday_hours"),
+        dismissal_unlawful=bool(data.get("dismissal_unlawful")),
+    )
+    if estimate.RULE_FOR_SKILL.get(data["skill"].code) == estimate.DisputeFacts.DISMISSAL and not data.get(
+        "employment_start"
+    ):
+        return HttpResponse("")
+    result = services.estimate_for(draft, data["skill"])
+    if result is None:
+        return HttpResponse("")
+    rates = services.rates_for(draft.city)
+    context = {
+        "estimate": {"owed": result.owed, "entitled": result.entitled, "rates": rates},
+        "estimate_steps": [step_text(s) for s in result.steps],
+        "preview": True,
+    }
+    return render(request, "legal/_estimate.html", context)
 
 
 def capitals(amount: Any) -> str:

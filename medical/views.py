@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from consult import intake, selectors
@@ -42,6 +43,7 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
         kinds=INTAKE_KINDS,
         open_case=services.medical_case_from_form,
         template="medical/intake.html",
+        steps=(gettext_lazy("What is wrong"), gettext_lazy("Documents and send")),
     )
 
 

@@ -34,6 +34,18 @@
     window.setTimeout(function () { release(form); }, RELEASE_MS);
   });
 
+  // A case was sent (the server's message says so): the intake's draft kept on this device
+  // (steps.js) has done its work. Cleared here, on the page the intake leads to, and not when
+  // Send is pressed, so a send lost on the way keeps the draft.
+  if (document.querySelector(".message.intake-sent")) {
+    try {
+      for (var i = window.localStorage.length - 1; i >= 0; i--) {
+        var key = window.localStorage.key(i);
+        if (key && key.indexOf("intake-draft:") === 0) window.localStorage.removeItem(key);
+      }
+    } catch (err) { /* no storage, no draft */ }
+  }
+
   // Back to a page kept in the browser's cache: its forms can be used again.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) return;
