@@ -94,7 +94,7 @@ class LegalIntakeForm(SeparateConsentForm):
     employer_contact = forms.CharField(label=_("Contact person at the employer"), max_length=100, required=False)
     employer_phone = forms.CharField(label=_("Employer's phone"), max_length=30, required=False)
     what_happened = forms.CharField(
-        label=_("What happened?"), max_length=4000, widget=forms.Textarea(attrs={"rows": 5})
+        label=_("What happened?"), max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
     )
     city = forms.ChoiceField(label=_("City where you work"), choices=_city_choices)
     monthly_wage = YuanField(label=_("Your monthly wage (yuan)"))
@@ -103,7 +103,10 @@ class LegalIntakeForm(SeparateConsentForm):
     amount_claimed = YuanField(
         label=_("Amount you believe you are owed (yuan, optional)"),
         required=False,
-        help_text=_("Leave it empty if you do not know: the lawyer works it out with you."),
+        help_text=_(
+            "Filled in from the estimate above when there is one: change it if you think otherwise, or leave it "
+            "empty if you do not know."
+        ),
     )
     sick_days = forms.IntegerField(label=_("Days of sick leave"), min_value=0, max_value=366, required=False)
     overtime_weekday_hours = forms.DecimalField(
@@ -117,7 +120,7 @@ class LegalIntakeForm(SeparateConsentForm):
     )
     dismissal_unlawful = forms.BooleanField(label=_("I was dismissed without a lawful reason"), required=False)
     desired_outcome = forms.CharField(
-        label=_("What would you like to happen?"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("What would you like to happen?"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
     materials_later = forms.BooleanField(
         label=_("I do not have all the documents yet: send without them"), required=False

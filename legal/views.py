@@ -58,7 +58,7 @@ def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
         kinds=INTAKE_KINDS,
         open_case=services.legal_case_from_form,
         template="legal/intake.html",
-        steps=(gettext_lazy("Your work and what happened"), gettext_lazy("Amounts, evidence and send")),
+        steps=(gettext_lazy("Work and pay"), gettext_lazy("What happened and send")),
     )
 
 

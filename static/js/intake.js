@@ -31,6 +31,10 @@
       missing.hidden = absent.length === 0;
       missing.textContent = missing.dataset.label + " " + absent.join("、");
     }
+    // "Send without them" only while something required is missing (or an error is on it).
+    var later = form.querySelector("input[name=materials_later]");
+    var box = later && later.closest(".field");
+    if (box) box.hidden = absent.length === 0 && !box.classList.contains("has-error");
   }
 
   // Show only the figures the chosen dispute's estimate needs.

@@ -12,8 +12,13 @@
   var SKIP = ["csrfmiddlewaretoken", "idempotency_key", "staged", "consent_version"];
 
   // --- steps ---------------------------------------------------------------------------------
+  var note = document.querySelector("[data-draft-note]");
+  var drafting = false;
+
   function show(index, focus) {
     steps.forEach(function (step, i) { step.hidden = i !== index; });
+    // Said once, on the first step; the files' own note stays by the files.
+    if (note) note.hidden = !drafting || index > 0;
     progress.forEach(function (item, i) {
       if (i === index) item.setAttribute("aria-current", "step"); else item.removeAttribute("aria-current");
       item.classList.toggle("done", i < index);
@@ -55,8 +60,9 @@
   try { storage = window.localStorage; storage.setItem(KEY + ":probe", "1"); storage.removeItem(KEY + ":probe"); }
   catch (err) { storage = null; }
   if (!storage) return;
-  var note = document.querySelector("[data-draft-note]");
-  if (note) note.hidden = false;
+  drafting = true;
+  if (note) note.hidden = first > 0;
+  form.querySelectorAll("[data-draft-files]").forEach(function (p) { p.hidden = false; });
 
   function kept(field) {
     return field.name && SKIP.indexOf(field.name) < 0 && field.type !== "file" && field.type !== "hidden" &&

@@ -301,6 +301,11 @@ def browsers(request: pytest.FixtureRequest, browser: Browser, server: Daphne) -
         time.sleep(0.05)
 
 
+def next_step(page: Page) -> None:
+    """The intake's "Next": on to its following step (static/js/steps.js)."""
+    page.locator("form[data-intake] section.step:not([hidden]) [data-next]").click()
+
+
 def upload(name: str, content_type: str, data: bytes) -> FilePayload:
     """A file as the phone's file picker hands it over."""
     return {"name": name, "mimeType": content_type, "buffer": data}
