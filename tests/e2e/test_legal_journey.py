@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     assert_accessible,
     download,
     marked,
+    next_step,
     pdf_text,
     still_marked,
     upload,
@@ -85,11 +86,13 @@ def test_a_worker_gets_her_sick_pay_through_the_union_lawyer_and_the_public_sees
     expect(work.locator("#conn-state")).to_have_class("conn conn-connected")
     marked(work)
 
-    # The worker finds the service on the home page and logs in to ask for help.
+    # The worker finds the service on the home page; its page sends her to log in with her password.
     phone = browsers.phone("worker")
     phone.goto("/")
     assert_accessible(phone)
-    phone.locator(f"#service-{sick_pay.code}").get_by_role("link", name=zh("Ask for help")).click()
+    phone.locator(f"#service-{sick_pay.code} a").click()
+    expect(phone).to_have_url(at(f"/services/{sick_pay.code}/new/"))
+    phone.locator("main").get_by_role("link", name=zh("Log in"), exact=True).click()
     expect(phone).to_have_url(at("/accounts/login/"))
     phone.fill("#id_username", WORKER_PHONE)
     phone.fill("#id_password", PASSWORD)
@@ -101,20 +104,24 @@ def test_a_worker_gets_her_sick_pay_through_the_union_lawyer_and_the_public_sees
     phone.fill("#id_job_title", "纺织厂挡车工")
     phone.fill("#id_employment_start", "2019-03-01")
     phone.select_option("#id_city", "杭州")
-    phone.fill("#id_monthly_wage", "4000")
     phone.fill("#id_employer_name", EMPLOYER)
+    phone.locator("details.more summary").click()
     phone.fill("#id_employer_contact", "人事部 刘经理")
-    phone.fill("#id_what_happened", "病假20天，公司只发了802元，低于法定标准。")
+    phone.fill("#id_monthly_wage", "4000")
     expect(phone.locator("#id_sick_days")).to_be_visible()
     phone.fill("#id_sick_days", "20")
     phone.fill("#id_amount_received", "802")
+    phone.locator("#id_amount_claimed").focus()
+    expect(phone.locator("#id_amount_claimed")).to_have_value("1404.80")  # the estimate's, before sending
     phone.fill("#id_amount_claimed", "1400")
+    next_step(phone)
+    phone.fill("#id_what_happened", "病假20天，公司只发了802元，低于法定标准。")
     phone.fill("#id_desired_outcome", "补发病假工资差额。")
     phone.set_input_files("#id_files_payslip", files=[upload(PAYSLIP, "application/pdf", corpus.pdf(title="Payslip"))])
     expect(phone.locator(".missing")).to_be_hidden()
     phone.check("#id_share_consent")
     assert_accessible(phone)
-    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send")).click()
+    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send"), exact=True).click()
 
     expect(phone).to_have_url(at("/cases/"))
     case = Case.objects.get(resident__phone=WORKER_PHONE)

@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     assert_accessible,
     download,
     marked,
+    next_step,
     pdf_text,
     still_marked,
     upload,
@@ -31,7 +32,6 @@ from tests.live import Daphne
 PLACE = "青山村卫生室"
 RESIDENT_NAME = "刘秀兰"
 RESIDENT_PHONE = "13812345678"
-PASSWORD = "Qingshan-village-2026"
 PATIENT = "刘德明"
 COMPLAINT = "父亲咳嗽两周，夜里加重，有点发烧。"
 ADVICE = "多喝温水，按时服药，一周后复查胸片。"
@@ -85,15 +85,13 @@ def test_a_resident_scans_a_poster_and_a_doctor_answers_her_live(
     qr_url = services.poster_url(poster)
     assert qr_url.startswith(settings.SITE_URL)
     phone.goto(server.url + qr_url.removeprefix(settings.SITE_URL))
-    expect(phone).to_have_url(at("/accounts/login/"))
+    # It opens the service's own page: who answers and how soon, and a start with her number.
+    expect(phone.locator("h1")).to_have_text(respiratory.name_zh)
+    expect(phone.locator(".service-facts")).to_contain_text(PLACE)
     assert_accessible(phone)
-    phone.locator("main").get_by_role("link", name=zh("Sign up")).click()
-    expect(phone).to_have_url(at("/accounts/signup/"))
     phone.fill("#id_name", RESIDENT_NAME)
     phone.fill("#id_phone", RESIDENT_PHONE)
-    phone.fill("#id_password", PASSWORD)
-    assert_accessible(phone)
-    phone.locator("main").get_by_role("button", name=zh("Sign up")).click()
+    phone.locator("main").get_by_role("button", name=zh("Send me a code")).click()
 
     # A code comes by SMS (the server's file backend); the account exists once it is typed.
     expect(phone).to_have_url(at("/accounts/signup/code/"))
@@ -114,13 +112,15 @@ def test_a_resident_scans_a_poster_and_a_doctor_answers_her_live(
     phone.fill("#id_relationship", "女儿")
     phone.fill("#id_patient_age", "72")
     phone.check("input[name=patient_sex][value=male]")
+    assert_accessible(phone)
+    next_step(phone)
     missing = phone.locator(".missing")
     expect(missing).to_be_visible()
     phone.set_input_files("#id_files_exam_report", files=[upload(REPORT_NAME, "application/pdf", corpus.pdf())])
     expect(missing).to_be_hidden()
     phone.check("#id_health_consent")
     assert_accessible(phone)
-    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send")).click()
+    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send"), exact=True).click()
 
     # The case page: waiting, first in line, the report attached, the poster's place recorded.
     expect(phone).to_have_url(at("/cases/"))

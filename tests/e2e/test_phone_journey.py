@@ -1,5 +1,5 @@
 """The journey of issue 13, on the real server with a real job worker: a new resident scans a poster,
-signs up with the code the SMS brings (no password), opens a case and closes her browser; the
+signs up on the service's page with the code the SMS brings (no password), opens a case and closes her browser; the
 doctor takes the case and answers; the SMS she gets links back to the case, and she comes in by a
 code on a fresh phone browser, to the doctor's answer."""
 
@@ -16,7 +16,7 @@ from accounts.models import CodeQuota
 from consult import services
 from consult.models import Case, Professional, Skill, Status, User
 from notices.kinds import NoticeKind
-from tests.e2e.conftest import Browsers, assert_accessible, zh, zh_in
+from tests.e2e.conftest import Browsers, assert_accessible, next_step, zh, zh_in
 from tests.e2e.sms import link_path, sms_code, wait_for_sms
 from tests.live import Daphne
 
@@ -43,14 +43,14 @@ def test_a_new_resident_signs_up_by_code_leaves_and_an_sms_brings_her_back_to_th
     doctor = professional_factory([respiratory], name="王芳", on_duty=False)
     poster = services.poster_create(skill=respiratory, place=PLACE, user=coordinator)
 
-    # She scans the poster and signs up: name and number only, then the code from the SMS.
+    # She scans the poster: the service's own page, where she starts with her name and number,
+    # then the code from the SMS.
     phone = browsers.phone("resident")
     phone.goto(server.url + services.poster_url(poster).removeprefix(settings.SITE_URL))
-    expect(phone).to_have_url(at("/accounts/login/"))
-    phone.locator("main").get_by_role("link", name=zh("Sign up")).click()
+    expect(phone.locator("h1")).to_have_text(respiratory.name_zh)
     phone.fill("#id_name", NAME)
     phone.fill("#id_phone", PHONE)
-    phone.locator("main").get_by_role("button", name=zh("Sign up")).click()
+    phone.locator("main").get_by_role("button", name=zh("Send me a code")).click()
     expect(phone).to_have_url(at("/accounts/signup/code/"))
     phone.fill("#id_code", sms_code(sms_folder, PHONE))
     phone.locator("main").get_by_role("button", name=zh("Create my account")).click()
@@ -63,8 +63,9 @@ def test_a_new_resident_signs_up_by_code_leaves_and_an_sms_brings_her_back_to_th
     phone.fill("#id_since_when", "两周")
     phone.fill("#id_patient_age", "72")
     phone.check("input[name=patient_sex][value=female]")
+    next_step(phone)
     phone.check("#id_health_consent")
-    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send")).click()
+    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send"), exact=True).click()
     expect(phone).to_have_url(at("/cases/"))
     case = Case.objects.get(resident=resident)
     assert (case.status, case.source_place) == (Status.WAITING, PLACE)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, Request, expect
 
 from consult.models import Case, Professional, Skill, User
-from tests.e2e.conftest import Browsers, zh
+from tests.e2e.conftest import Browsers, next_step, zh
 from tests.live import Daphne
 
 # Notes in the tab's sessionStorage (it outlives the navigation) when the button is disabled.
@@ -32,14 +32,14 @@ def test_a_double_tapped_send_button_sends_the_intake_once(
     phone.fill("#id_since_when", "两周")
     phone.fill("#id_patient_age", "58")
     phone.check("input[name=patient_sex][value=female]")
-    phone.check("#id_materials_later")
+    next_step(phone)
     phone.check("#id_health_consent")
     posts: list[Request] = []
     phone.on("request", lambda request: posts.append(request) if request.method == "POST" else None)
     phone.evaluate(WATCH_BUTTON)
 
     # Both taps land before the server answers the first one.
-    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send")).dblclick()
+    phone.locator("form[data-intake]").get_by_role("button", name=zh("Send"), exact=True).dblclick()
 
     expect(phone).to_have_url(re.compile(r"/cases/[A-Z0-9]+/$"))
     assert phone.evaluate("sessionStorage.getItem('send-disabled')") == "yes"
