@@ -5,6 +5,7 @@ session for the second."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -29,7 +30,7 @@ from accounts.selectors import landing_url
 from accounts.services import CodeLimit, CodeRefused
 from consult import limits
 from consult.forms import PhoneLoginForm
-from consult.models import User
+from consult.models import Skill, User
 from consult.net import client_address
 from consult.once import submit_once
 from consult.views import coordinator_required
@@ -67,6 +68,18 @@ def _safe_next(request: HttpRequest) -> str:
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
     return ""
+
+
+def _service_of(next_url: str) -> Skill | None:
+    """The service a sign-up or log-in is on its way to (a poster's or the catalogue's), so its
+    pages can say what it is for."""
+    try:
+        match = resolve(urlsplit(next_url).path) if next_url else None
+    except Resolver404:
+        return None
+    if match is None or match.url_name != "case_new":
+        return None
+    return Skill.objects.filter(code=match.kwargs.get("skill_code", ""), is_active=True).first()
 
 
 def _pending(request: HttpRequest, purpose: str) -> dict[str, Any] | None:
@@ -120,6 +133,7 @@ def _code_page(
             "button": page["button"],
             "start_url": reverse(page["start"]),
             "next": _safe_next(request),
+            "service": _service_of(_safe_next(request)),
             # Log-in and reset answer the same whether the number has an account or not.
             "maybe_no_account": purpose in (Purpose.LOGIN, Purpose.RESET),
         },
@@ -177,7 +191,9 @@ def signup(request: HttpRequest) -> HttpResponse:
                 "password_hash": make_password(password) if password else "",
             }
             return _to_code_page("accounts:signup_code", _safe_next(request))
-    return render(request, "accounts/signup.html", {"form": form, "next": _safe_next(request)}, status=status)
+    next_url = _safe_next(request)
+    context = {"form": form, "next": next_url, "service": _service_of(next_url)}
+    return render(request, "accounts/signup.html", context, status=status)
 
 
 def signup_code(request: HttpRequest) -> HttpResponse:

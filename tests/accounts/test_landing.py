@@ -93,3 +93,21 @@ def test_it_gives_a_visitor_the_service_landing_with_the_code_form(
     assert f'action="{reverse("signup")}"' in page
     assert 'name="next" value="/services/respiratory/new/?place=' in page
     assert 'name="password"' not in page
+
+
+def test_it_names_the_service_on_the_way_when_the_number_is_refused(respiratory: Skill) -> None:
+    next_url = reverse("case_new", args=[respiratory.code]) + "?place=青山村卫生室"
+
+    response = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").post(
+        reverse("signup"), {"name": "刘秀兰", "phone": "12345", "next": next_url}
+    )
+    page = response.content.decode()
+
+    assert 'class="for-service"' in page and respiratory.name_zh in page
+    assert f'name="next" value="{next_url}"' in page
+
+
+def test_it_names_no_service_when_next_is_another_page(db: Any) -> None:
+    response = Client().get(reverse("signup"), {"next": reverse("my_cases")})
+
+    assert 'class="for-service"' not in response.content.decode()

@@ -15,7 +15,7 @@ from legal.models import CityRates, LegalIntake
 from tests.legal.conftest import body, intake_post, intake_url
 
 PREVIEW = reverse("legal:estimate_preview")
-FIGURES = {"city": "杭州", "monthly_wage": "4000", "amount_received": "802", "sick_days": "20"}
+FIGURES: dict[str, str] = {"city": "杭州", "monthly_wage": "4000", "amount_received": "802", "sick_days": "20"}
 
 
 def test_it_records_no_amount_owed_when_the_worker_leaves_it_empty(
@@ -44,7 +44,7 @@ def test_it_shows_the_estimate_for_the_figures_typed_so_far(
 ) -> None:
     expected = estimate.sick_pay(wage=Decimal("4000"), sick_days=20, received=Decimal("802"), rates=hangzhou)
 
-    page = body(login(alice).get(PREVIEW, {"skill": sick_pay.pk, **FIGURES}))
+    page = body(login(alice).get(PREVIEW, {"skill": str(sick_pay.pk), **FIGURES}))
 
     assert f'data-owed="{expected.owed}"' in page
     assert str(expected.entitled) in page
@@ -56,13 +56,13 @@ def test_it_shows_no_estimate_while_a_figure_it_needs_is_missing(
 ) -> None:
     client = login(alice)
 
-    assert body(client.get(PREVIEW, {"skill": sick_pay.pk, **FIGURES, "sick_days": ""})).strip() == ""
-    assert body(client.get(PREVIEW, {"skill": sick_pay.pk, **FIGURES, "monthly_wage": "abc"})).strip() == ""
+    assert body(client.get(PREVIEW, {"skill": str(sick_pay.pk), **FIGURES, "sick_days": ""})).strip() == ""
+    assert body(client.get(PREVIEW, {"skill": str(sick_pay.pk), **FIGURES, "monthly_wage": "abc"})).strip() == ""
     assert body(client.get(PREVIEW, {**FIGURES})).strip() == ""
 
 
 def test_it_refuses_the_estimate_to_a_visitor_not_logged_in(sick_pay: Skill, hangzhou: CityRates) -> None:
-    response = Client().get(PREVIEW, {"skill": sick_pay.pk, **FIGURES})
+    response = Client().get(PREVIEW, {"skill": str(sick_pay.pk), **FIGURES})
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
