@@ -33,6 +33,8 @@ TO_ADMIN_LOGIN = "redirect to admin login"
 TO_CASE = "redirect to the case"
 TO_QUEUE = "redirect to the work queue"
 TO_HOME = "redirect to home"
+TO_CASES = "redirect to my cases"
+TO_DASHBOARD = "redirect to the dashboard"
 REFUSED = (NOT_FOUND, NOT_ALLOWED, TO_LOGIN, TO_ADMIN_LOGIN)
 
 ACTIONS = ("accept", "decline", "resolve", "close", "withdraw", "reassign")
@@ -67,7 +69,14 @@ PROFESSIONALS_ONLY = _only({ASSIGNEE: OK, SAME_SKILL: OK, OTHER_KIND: OK})
 MATRIX: dict[str, dict[str, dict[str, str]]] = {
     "home": {"GET": _everyone(OK)},
     "signup": {"GET": _everyone(OK)},
-    "login": {"GET": {**_everyone(TO_HOME), ANONYMOUS: OK}},
+    # Signed in already: each to their own landing (a resident with a case to her cases, one
+    # without to the catalogue, professionals to the queue, the coordinator to the dashboard).
+    "login": {
+        "GET": {
+            OWNER: TO_CASES, OTHER_RESIDENT: TO_HOME, ASSIGNEE: TO_QUEUE, SAME_SKILL: TO_QUEUE, OTHER_KIND: TO_QUEUE,
+            COORDINATOR: TO_DASHBOARD, ANONYMOUS: OK,
+        }
+    },
     "logout": {"GET": _everyone(NOT_ALLOWED), "POST": _everyone(TO_HOME)},
     "password_change": {"GET": _signed_in(OK)},
     "password_change_done": {"GET": _signed_in(OK)},
@@ -88,9 +97,11 @@ MATRIX: dict[str, dict[str, dict[str, str]]] = {
         "POST": _only({ASSIGNEE: TO_QUEUE, SAME_SKILL: TO_QUEUE, OTHER_KIND: TO_QUEUE}),
     },
     "dashboard": {"GET": _only({COORDINATOR: OK})},
-    # Only residents open cases; anyone else signed in is sent home with a message.
+    # Only residents open cases; anyone else signed in is sent home with a message. A visitor
+    # gets the service's page (what it is, and the phone code that signs them up); a visitor's
+    # POST is sent to log in.
     "case_new": {
-        "GET": {**_signed_in(TO_HOME), OWNER: OK, OTHER_RESIDENT: OK},
+        "GET": {**_signed_in(TO_HOME), OWNER: OK, OTHER_RESIDENT: OK, ANONYMOUS: OK},
         "POST": {**_signed_in(TO_HOME), OWNER: TO_CASE, OTHER_RESIDENT: TO_CASE},
     },
     "admin:index": {"GET": {**_everyone(TO_ADMIN_LOGIN), COORDINATOR: OK}},
@@ -149,6 +160,8 @@ def _assert_outcome(response: Any, outcome: str, key: str, url: str, case: Case)
         TO_ADMIN_LOGIN: f"{reverse('admin:login')}?next={quote(url)}",
         TO_QUEUE: reverse("work_queue"),
         TO_HOME: reverse("home"),
+        TO_CASES: reverse("my_cases"),
+        TO_DASHBOARD: reverse("dashboard"),
     }
     if outcome in (OK, NOT_FOUND, NOT_ALLOWED):
         assert response.status_code == int(outcome)

@@ -128,13 +128,15 @@ MATRIX: dict[str, dict[str, dict[str, str]]] = {
     **{f"visit_update:{action}": _post_only(BACK_TO_CASE) for action in VISIT_ACTIONS},
     **{f"record:{what}": _post_only(_only({ASSIGNEE: TO_CASE})) for what in LAWYER_RECORDS},
     "record:payment": _post_only(BACK_TO_CASE),
+    # The labour intake's estimate while typing: figures in, an estimate out, nothing of any case.
+    "estimate_preview": {"GET": _signed_in(OK), "POST": _everyone(NOT_ALLOWED)},
 }
 
 CONSULT_CASE_KEYS = ("document_upload", "document_download", "summary_request", "receipt", "rate")
 MEDICAL_KEYS = ("note_edit", "visit_request", *(f"visit_update:{a}" for a in VISIT_ACTIONS))
 LEGAL_KEYS = tuple(f"record:{what}" for what in (*LAWYER_RECORDS, "payment"))
 CASE_KEYS = (*CONSULT_CASE_KEYS, *MEDICAL_KEYS, *LEGAL_KEYS)
-PUBLIC_KEYS = ("verify_document", "track", "figures")
+PUBLIC_KEYS = ("verify_document", "track", "figures", "estimate_preview")
 DOMAINS_OF: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(MATRIX, (MEDICAL,)),
     **dict.fromkeys(CONSULT_CASE_KEYS, (MEDICAL, LEGAL)),
@@ -307,6 +309,8 @@ def _url(key: str, world: World, reference: str) -> str:
         return reverse("medical:visit_update", args=[reference, world.visit.pk, arg])
     if name == "record":
         return reverse("legal:record", args=[reference, arg])
+    if name == "estimate_preview":
+        return reverse("legal:estimate_preview")
     if name == "verify_document":
         assert world.summary is not None and world.summary.verification_code
         return reverse(name, args=[world.summary.verification_code])
@@ -487,9 +491,9 @@ def test_every_new_url_is_in_the_matrix() -> None:
 
     assert new_names <= names(urls.urlpatterns)
     assert names(medical_urls.urlpatterns) == {"note_edit", "visit_request", "visit_update"}
-    assert names(legal_urls.urlpatterns) == {"record"}
+    assert names(legal_urls.urlpatterns) == {"record", "estimate_preview"}
     covered = {key.partition(":")[0] for key in MATRIX}
-    assert covered == new_names | {"note_edit", "visit_request", "visit_update", "record"}
+    assert covered == new_names | {"note_edit", "visit_request", "visit_update", "record", "estimate_preview"}
     # Every role has an expected outcome on every URL and method.
     assert all(set(outcomes) == set(ROLES) for methods in MATRIX.values() for outcomes in methods.values())
 

@@ -39,7 +39,8 @@ TOO_COMMON = {"zh-hans": "这个密码太常见了。", "en": "This password is 
 # Project msgids whose text is asserted through gettext; the zh_Hans catalogue must translate them.
 PLACE_IN_LINE = "You are number %(place)s in line."
 ESTIMATED_WAIT = "Estimated wait: about %(wait)s."
-PROMISE = ("We answer within %(hours)s hour.", "We answer within %(hours)s hours.")
+PROMISE = ("A professional answers within %(hours)s hour.", "A professional answers within %(hours)s hours.")
+CARD_PROMISE = ("Answer within %(hours)s hour", "Answer within %(hours)s hours")
 WELCOME = "Welcome! Your account is ready."
 RECEIVED = "Your case has been received. Its reference is %(ref)s."
 WITHDRAWN = "Your case has been withdrawn."
@@ -57,9 +58,9 @@ def _t(language: str, message: str, **params: Any) -> str:
     return text % params if params else text
 
 
-def _promise(language: str, hours: int) -> str:
+def _promise(language: str, hours: int, promise: tuple[str, str] | None = None) -> str:
     with translation.override(language):
-        return translation.ngettext(*PROMISE, hours) % {"hours": hours}
+        return translation.ngettext(*(promise or PROMISE), hours) % {"hours": hours}
 
 
 def _label(language: str, status: Status) -> str:
@@ -136,20 +137,23 @@ def test_it_takes_a_resident_from_signup_to_a_withdrawn_case(
     assert _t(language, WELCOME) in body
     assert f'href="{reverse("my_cases")}"' in body
 
-    # The catalogue, in the page language.
+    # The catalogue, in the page language: a short card per service, opening the service's page.
     _assert_in_language(body, language)
-    for line in MATERIALS[language]:
-        assert f"<li>{line}</li>" in body
-    for line in MATERIALS[_other(language)]:
-        assert f"<li>{line}</li>" not in body
-    assert 'href="tel:0571-12345"' in body
-    assert _promise(language, 24) in body
+    assert _promise(language, 24, CARD_PROMISE) in body
     assert f'href="{reverse("case_new", args=[respiratory.code])}"' in body
 
-    # Open a case: nobody is on duty, so it waits in line.
+    # The service's page: what to prepare, the office's phone, the promised time; a case opened
+    # there waits in line, nobody being on duty.
     form = client.get(reverse("case_new", args=[respiratory.code]))
     assert form.status_code == 200
-    _assert_in_language(_body(form), language)
+    intake_page = _body(form)
+    _assert_in_language(intake_page, language)
+    for line in MATERIALS[language]:
+        assert f"<li>{line}</li>" in intake_page
+    for line in MATERIALS[_other(language)]:
+        assert f"<li>{line}</li>" not in intake_page
+    assert 'href="tel:0571-12345"' in intake_page
+    assert _promise(language, 24) in intake_page
     answers = intake_data(form.context["form"], respiratory, "咳嗽两周，夜里加重。")
     opened = client.post(reverse("case_new", args=[respiratory.code]), answers)
     case = Case.objects.get(resident=resident)
@@ -196,8 +200,9 @@ def test_it_has_chinese_for_every_project_string_the_journey_shows() -> None:
     # With the journey's gettext comparisons, this makes the Chinese pages Chinese, not fallbacks.
     untranslated = [m for m in JOURNEY_MSGIDS if _t("zh-hans", m) == m]
     with translation.override("zh-hans"):
-        if translation.ngettext(*PROMISE, 24) == PROMISE[1]:
-            untranslated.append(PROMISE[0])
+        for promise in (PROMISE, CARD_PROMISE):
+            if translation.ngettext(*promise, 24) == promise[1]:
+                untranslated.append(promise[0])
         if duration_text(timedelta(days=1)) == "1 day":
             untranslated.append("%(n)d day")
 

@@ -7,7 +7,7 @@ import html
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.conf import settings
@@ -84,12 +84,14 @@ def test_it_records_the_place_on_the_case_a_resident_opens_from_the_poster(
     scanned = f"{parts.path}?{parts.query}"
     phone = login(None)
 
-    # Not logged in yet: the login page sends the resident back to the very same address.
-    to_login = phone.get(scanned)
-    assert to_login.status_code == 302
-    next_url = parse_qs(urlsplit(to_login["Location"]).query)["next"][0]
-    assert next_url == scanned
-    logged_in = phone.post(to_login["Location"], {"username": alice.phone, "password": PASSWORD, "next": next_url})
+    # Not logged in yet: the service's page, whose sign-up and log-in bring her back to the very
+    # same address.
+    landing = phone.get(scanned)
+    assert landing.status_code == 200
+    assert landing.context["next"] == scanned
+    to_login = f"{reverse('login')}?next={quote(scanned)}"
+    assert f'href="{to_login}"' in landing.content.decode()
+    logged_in = phone.post(to_login, {"username": alice.phone, "password": PASSWORD, "next": scanned})
     assert logged_in["Location"] == scanned
 
     intake = phone.get(scanned)
