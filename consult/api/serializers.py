@@ -316,7 +316,7 @@ class LegalCaseCreateSerializer(serializers.Serializer):
     city = text(100, help_text="A city the service has wage rates for (see the intake page).")
     monthly_wage = yuan()
     amount_received = yuan()
-    amount_claimed = yuan(required=False, allow_null=True)
+    amount_claimed = yuan()
     sick_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=366)
     overtime_weekday_hours = hours()
     overtime_restday_hours = hours()
