@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consult', '0017_privacy'),
+        ('consult', '0018_user_large_text'),
     ]
 
     operations = [
