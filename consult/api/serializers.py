@@ -478,6 +478,12 @@ class NoteSerializer(serializers.Serializer):
     referral_department = optional_text(100)
 
 
+def one_of(*choices: str) -> dict[str, Any]:
+    """A rule's condition on a choice field. In an allOf: drf-spectacular's enum hook would
+    otherwise put the field's whole list of choices in its place, and the rule would hold for all."""
+    return {"allOf": [{"enum": [str(choice) for choice in choices]}]}
+
+
 class OutcomeSerializer(serializers.Serializer):
     result = serializers.ChoiceField(choices=Result.choices)
     amount_agreed = serializers.RegexField(
@@ -494,11 +500,11 @@ class OutcomeSerializer(serializers.Serializer):
     # (legal.services.outcome_record).
     schema_rules = {
         "anyOf": [
-            {"properties": {"result": {"enum": [Result.WITHDRAWN.value]}}},
+            {"properties": {"result": one_of(Result.WITHDRAWN)}},
             {
                 "required": ["amount_agreed", "payment_due"],
                 "properties": {
-                    "result": {"enum": [Result.SETTLED.value, Result.PARTLY.value]},
+                    "result": one_of(Result.SETTLED, Result.PARTLY),
                     "amount_agreed": {"type": "string", "pattern": YUAN},
                     "payment_due": {"type": "string", "format": "date"},
                 },
@@ -506,7 +512,7 @@ class OutcomeSerializer(serializers.Serializer):
             {
                 "required": ["arbitration_deadline"],
                 "properties": {
-                    "result": {"enum": [Result.NOT_SETTLED.value]},
+                    "result": one_of(Result.NOT_SETTLED),
                     "arbitration_deadline": {"type": "string", "format": "date"},
                 },
             },
