@@ -105,6 +105,11 @@ class Consumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def events_batch(self, event: dict[str, Any]) -> None:
+        """Several events of one change, sent to the group as one (realtime/events.py)."""
+        for one in event["events"]:
+            await self.dispatch(one)
+
 
 class CaseRoomConsumer(Consumer):
     case: Case

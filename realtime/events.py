@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import itertools
 import logging
+import operator
 import os
 import threading
 import weakref
@@ -117,13 +119,23 @@ def publish_all(payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
 
 
 async def _send_all(layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Each event in turn; one that fails is logged and the others still go."""
-    for group, payload in payloads:
+    """Each event in turn, those in a row to one group as one (`events.batch`: a claim's line in
+    the room and its new status are one trip to Redis, not two); one that fails is logged and the
+    others still go."""
+    for group, together in itertools.groupby(payloads, key=operator.itemgetter(0)):
+        batch = [payload for _group, payload in together]
+        payload = batch[0] if len(batch) == 1 else {"type": "events.batch", "events": batch}
         try:
             await layer.group_send(group, payload)
         except Exception:
             # The change is committed; a client that missed this event resyncs from the database.
-            logger.exception("could not broadcast %s to %s", payload["type"], group)
+            logger.exception("could not broadcast %s to %s", ", ".join(p["type"] for p in batch), group)
+
+
+# Events that only tell a client to look again (its queue, its place in line, the dashboard): one
+# sent to a group stands for any number of the same within this many seconds.
+REFRESH_EVENTS = frozenset({"queue.changed"})
+REFRESH_EVERY_SECONDS = 0.25
 
 
 class _Handover:
@@ -133,12 +145,20 @@ class _Handover:
 
     No lock: the GIL makes the deque's append and popleft atomic, and `wake` is cleared before the
     loop empties the deque, so a broadcast put while it empties is either taken by it or wakes it
-    again (a wake-up too many finds nothing, which is harmless)."""
+    again (a wake-up too many finds nothing, which is harmless).
+
+    Refreshes (REFRESH_EVENTS) are sent to a group at most once per REFRESH_EVERY_SECONDS: one
+    that comes sooner is sent when that time is up, once for all that came meanwhile, so the last
+    change is always announced. Every claim announces two (its queue and the dashboard): sent one
+    by one, 16 claimers kept the loop publishing for seconds after the last claim, and every
+    socket on the queue looked again for each."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.waiting: collections.deque[tuple[Any, Sequence[tuple[str, dict[str, Any]]]]] = collections.deque()
         self.woken = False
+        self.refreshed: dict[tuple[str, str], float] = {}  # (group, event) -> when last sent
+        self.refresh_due: set[tuple[str, str]] = set()  # a later send is scheduled for these
 
     def put(self, layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
         self.waiting.append((layer, payloads))
@@ -150,8 +170,35 @@ class _Handover:
         self.woken = False
         while self.waiting:
             layer, payloads = self.waiting.popleft()
-            what = f"broadcast to {', '.join(group for group, _payload in payloads)}"
-            run_in_background(_send_all(layer, payloads), what)
+            now = [(group, payload) for group, payload in payloads if self.refresh_now(layer, group, payload)]
+            if now:
+                run_in_background(_send_all(layer, now), f"broadcast to {', '.join(group for group, _p in now)}")
+
+    def refresh_now(self, layer: Any, group: str, payload: dict[str, Any]) -> bool:
+        """Whether to send `payload` now: anything but a refresh, or a refresh not sent to this
+        group lately (else one is scheduled, or already is, for when the time is up)."""
+        if payload["type"] not in REFRESH_EVENTS:
+            return True
+        key = (group, repr(sorted(payload.items())))
+        if key in self.refresh_due:
+            return False
+        now, last = self.loop.time(), self.refreshed.get(key)
+        if last is None or now - last >= REFRESH_EVERY_SECONDS:
+            if len(self.refreshed) >= 10_000:  # keep the memory bounded: forget the old ones
+                self.refreshed = {k: t for k, t in self.refreshed.items() if now - t < REFRESH_EVERY_SECONDS}
+            self.refreshed[key] = now
+            return True
+        self.refresh_due.add(key)
+        run_in_background(self.refresh_later(layer, group, payload, key, last + REFRESH_EVERY_SECONDS - now), "refresh")
+        return False
+
+    async def refresh_later(
+        self, layer: Any, group: str, payload: dict[str, Any], key: tuple[str, str], delay: float
+    ) -> None:
+        await asyncio.sleep(delay)
+        self.refresh_due.discard(key)
+        self.refreshed[key] = self.loop.time()
+        await _send_all(layer, [(group, payload)])
 
 
 _handovers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Handover] = weakref.WeakKeyDictionary()
