@@ -327,6 +327,9 @@ REST_KNOX = {
     # Tokens are stored hashed; an app's token lasts 30 days from its last use.
     "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_DAYS", 30)),
     "AUTO_REFRESH": True,
+    # Renewed at most hourly (knox: every minute): after a restart every app comes back at once,
+    # and each renewal was a write in its socket's handshake.
+    "MIN_REFRESH_INTERVAL": 3600,
 }
 
 LANGUAGE_CODE = "zh-hans"

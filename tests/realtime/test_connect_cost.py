@@ -209,6 +209,33 @@ async def test_it_refuses_an_expired_token_and_reads_a_valid_one_in_one_statemen
     assert not accepted
 
 
+@pytest.mark.asyncio
+async def test_it_renews_a_tokens_expiry_at_most_once_an_hour(alice: User) -> None:
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from realtime.auth import _token_user
+
+    instance, token = await database_sync_to_async(AuthToken.objects.create)(alice)
+    ttl = settings.REST_KNOX["TOKEN_TTL"]
+
+    def used_ago(minutes: int) -> tuple[int, Any]:
+        """The statements a handshake's token read makes, the token last renewed `minutes` ago."""
+        AuthToken.objects.filter(pk=instance.pk).update(expiry=timezone.now() + ttl - timedelta(minutes=minutes))
+        with CaptureQueriesContext(connection) as queries:
+            assert _token_user(token) == alice
+        return len(queries), AuthToken.objects.get(pk=instance.pk).expiry
+
+    statements, expiry = await database_sync_to_async(used_ago)(50)
+    assert statements == 1  # read only: a reconnect storm writes nothing
+    assert expiry < timezone.now() + ttl - timedelta(minutes=49)
+    statements, expiry = await database_sync_to_async(used_ago)(70)
+    assert statements == 2  # renewed: its 30 days count from now
+    assert expiry > timezone.now() + ttl - timedelta(minutes=1)
+
 
 @pytest.mark.asyncio
 async def test_it_writes_the_presence_of_sockets_opening_and_closing_together_in_one_trip(
