@@ -56,6 +56,11 @@ class _Shard(RedisSingleShardConnection):
                         for channel, message, _sent in batch:
                             pipe.publish(channel, message)
                         await pipe.execute()
+            except asyncio.CancelledError:  # the loop is closing: nobody waits for ever
+                for _channel, _message, sent in [*batch, *self._outbox]:
+                    sent.cancel()
+                self._outbox = []
+                raise
             except Exception as failed:  # each publisher hears it, as from its own PUBLISH
                 error = failed
             for _channel, _message, sent in batch:
