@@ -157,8 +157,8 @@ class _Handover:
         self.loop = loop
         self.waiting: collections.deque[tuple[Any, Sequence[tuple[str, dict[str, Any]]]]] = collections.deque()
         self.woken = False
-        self.refreshed: dict[tuple[str, str], float] = {}  # (group, event) -> when last sent
-        self.refresh_due: set[tuple[str, str]] = set()  # a later send is scheduled for these
+        self.refreshed: dict[tuple[str, tuple[Any, ...]], float] = {}  # (group, event) -> when last sent
+        self.refresh_due: set[tuple[str, tuple[Any, ...]]] = set()  # a later send is scheduled for these
 
     def put(self, layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
         self.waiting.append((layer, payloads))
@@ -179,7 +179,7 @@ class _Handover:
         group lately (else one is scheduled, or already is, for when the time is up)."""
         if payload["type"] not in REFRESH_EVENTS:
             return True
-        key = (group, repr(sorted(payload.items())))
+        key = (group, tuple(sorted(payload.items())))  # a refresh's fields are a type and ids
         if key in self.refresh_due:
             return False
         now, last = self.loop.time(), self.refreshed.get(key)
@@ -193,7 +193,7 @@ class _Handover:
         return False
 
     async def refresh_later(
-        self, layer: Any, group: str, payload: dict[str, Any], key: tuple[str, str], delay: float
+        self, layer: Any, group: str, payload: dict[str, Any], key: tuple[str, tuple[Any, ...]], delay: float
     ) -> None:
         await asyncio.sleep(delay)
         self.refresh_due.discard(key)
