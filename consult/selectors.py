@@ -185,6 +185,37 @@ def estimated_wait(case: Case) -> timedelta | None:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A skill's whole line at one moment: the place of each waiting case, and how long a place
+    takes. The sockets of waiting residents share one after a queue change (realtime/lines.py)
+    instead of each counting the cases ahead of its own."""
+
+    places: dict[int, int]
+    pace: timedelta
+
+    def place_of(self, case_id: int) -> int | None:
+        return self.places.get(case_id)
+
+    def wait_of(self, case_id: int) -> timedelta | None:
+        place = self.places.get(case_id)
+        return None if place is None else self.pace * place
+
+
+def queue_line(*, skill_id: int) -> Line:
+    """The line of `skill_id` in `queue_place`'s order, in one read of the queue index."""
+    waiting = (
+        _waiting(skill_id)
+        .filter(submitted_at__isnull=False)
+        .order_by("-priority", "submitted_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    places = {pk: place for place, pk in enumerate(waiting, start=1)}
+    if not places:
+        return Line(places={}, pace=timedelta(0))
+    return Line(places=places, pace=skill_pace(Skill.objects.get(pk=skill_id)))
+
+
+@dataclass(frozen=True)
 class QueueEntry:
     """A waiting case as a professional sees it before taking it: no identity, no documents."""
 

@@ -35,6 +35,7 @@ from realtime.auth import logout_reaches, user_of
 from realtime.db import db
 from realtime.events import DASHBOARD_GROUP, case_group, queue_group, run_in_background, user_group
 from realtime.limits import socket_limits
+from realtime.lines import line_after
 from staff.sockets import verified_user
 
 logger = logging.getLogger(__name__)
@@ -373,7 +374,12 @@ class CaseRoomConsumer(Consumer):
         await self.send_place()
 
     async def queue_changed(self, event: dict[str, Any]) -> None:
-        await self.send_place()
+        change = event.get("change")
+        if not isinstance(change, str) or self.case.status != Status.WAITING:
+            await self.send_place()
+            return
+        line = await line_after(skill_id=self.case.skill_id, change=change)
+        await self.send_place_frame(line.place_of(self.case.pk), line.wait_of(self.case.pk))
 
     async def layer_resync(self, event: dict[str, Any]) -> None:
         """The channel layer lost events while reconnecting: the client fetches what it missed."""
@@ -389,7 +395,9 @@ class CaseRoomConsumer(Consumer):
         """The resident's live place in line and estimated wait, while the case waits."""
         if self.case.status != Status.WAITING:
             return
-        place, wait = await db(self.place)()
+        await self.send_place_frame(*await db(self.place)())
+
+    async def send_place_frame(self, place: int | None, wait: timedelta | None) -> None:
         if place is None:
             return
         with translation.override(self.language):

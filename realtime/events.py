@@ -13,6 +13,7 @@ import itertools
 import logging
 import operator
 import os
+import secrets
 import threading
 import weakref
 from collections.abc import Coroutine, Sequence
@@ -34,6 +35,13 @@ class CaseStatusEvent(TypedDict):
 class QueueChangedEvent(TypedDict):
     type: Literal["queue.changed"]
     skill_id: int
+    # Names this change: the sockets of a process that hear it work out the line once between them
+    # (realtime/lines.py). Not part of what makes two refreshes the same (`_Handover.refresh_now`).
+    change: NotRequired[str]
+
+
+def queue_changed(skill_id: int) -> QueueChangedEvent:
+    return {"type": "queue.changed", "skill_id": skill_id, "change": secrets.token_hex(8)}
 
 
 class CaseMessageEvent(TypedDict):
@@ -179,7 +187,8 @@ class _Handover:
         group lately (else one is scheduled, or already is, for when the time is up)."""
         if payload["type"] not in REFRESH_EVENTS:
             return True
-        key = (group, tuple(sorted(payload.items())))  # a refresh's fields are a type and ids
+        # A refresh's fields are a type and ids (and the name of this one, which never repeats).
+        key = (group, tuple(sorted(item for item in payload.items() if item[0] != "change")))
         if key in self.refresh_due:
             return False
         now, last = self.loop.time(), self.refreshed.get(key)

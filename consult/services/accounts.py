@@ -18,7 +18,7 @@ from consult.models import (
     User,
 )
 from consult.services.cases import case_fill
-from realtime.events import queue_group, send_event_on_commit
+from realtime.events import queue_changed, queue_group, send_event_on_commit
 
 # --- accounts -----------------------------------------------------------------------------
 
@@ -80,5 +80,5 @@ def professional_set_on_duty(*, professional: Professional, on_duty: bool) -> li
     # The waiting cases go to the one who just came on duty (`case_fill` announces them).
     given = case_fill(professional=professional) if on_duty else []
     for skill_id in professional.skills.values_list("pk", flat=True):
-        send_event_on_commit(queue_group(skill_id), {"type": "queue.changed", "skill_id": skill_id})
+        send_event_on_commit(queue_group(skill_id), queue_changed(skill_id))
     return given

@@ -45,8 +45,8 @@ from realtime.events import (
     CaseMessageEvent,
     CaseStatusEvent,
     Event,
-    QueueChangedEvent,
     case_group,
+    queue_changed,
     queue_group,
     send_events_on_commit,
 )
@@ -118,7 +118,7 @@ def _announce(case: Case, *, first: Sequence[tuple[str, Event]] = ()) -> None:
     """After commit: the case's new status to its room, a refresh to its queue and the dashboard,
     after the events `first`; all sent together."""
     status: CaseStatusEvent = {"type": "case.status", "reference": case.reference, "status": case.status}
-    changed: QueueChangedEvent = {"type": "queue.changed", "skill_id": case.skill_id}
+    changed = queue_changed(case.skill_id)
     send_events_on_commit(
         [*first, (case_group(case.pk), status), (queue_group(case.skill_id), changed), (DASHBOARD_GROUP, changed)]
     )

@@ -18,6 +18,7 @@ from consult.models import Case, Message, MessageKind, Priority, Professional, S
 from consult.services import messages as chat
 from realtime import consumers
 from realtime.models import Connection, ReadMark
+from tests.conftest import PASSWORD
 from tests.realtime.conftest import (
     TIMEOUT,
     Connect,
@@ -694,6 +695,49 @@ async def test_it_tells_a_waiting_resident_their_place_when_the_queue_ahead_move
     assert places[-1]["place"] == 1
     assert isinstance(places[-1]["wait"], str) and places[-1]["wait"]
     assert isinstance(places[-1]["wait_seconds"], int)
+
+
+@pytest.mark.asyncio
+async def test_it_works_out_the_line_once_for_all_the_residents_waiting_in_it(
+    connect: Connect, cardiology: Skill, professional_factory: Callable[..., Professional],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A queue change reaches every waiting resident's socket; they share one read of the line
+    (realtime/lines.py), not a count of the cases ahead each."""
+    waiting = 12
+    cardiologist = await database_sync_to_async(professional_factory)([cardiology], name="赵医生", on_duty=False)
+
+    def submit_all() -> list[tuple[User, Case]]:
+        made = []
+        for n in range(waiting):
+            resident = services.resident_signup(phone=f"1370000{n:04d}", name=f"居民{n}", password=PASSWORD)
+            made.append((resident, services.case_submit(resident=resident, skill=cardiology, description="心慌。")))
+        Professional.objects.filter(pk=cardiologist.pk).update(on_duty=True)  # quietly: no event
+        return made
+
+    residents = await database_sync_to_async(submit_all)()
+    sockets = [await connect(resident, room_path(case.reference)) for resident, case in residents]
+    for n, socket in enumerate(sockets, start=1):
+        assert (await receive_until(socket, "place"))["place"] == n
+        await frames_until_quiet(socket)
+
+    reads = {"line": 0, "place": 0}
+    for name, selector in (("line", selectors.queue_line), ("place", selectors.queue_place)):
+        def counted(*args: Any, name: str = name, selector: Any = selector, **kwargs: Any) -> Any:
+            reads[name] += 1
+            return selector(*args, **kwargs)
+
+        monkeypatch.setattr(selectors, f"queue_{name}", counted)
+
+    taken = await database_sync_to_async(services.case_claim_next)(professional=cardiologist)
+    assert taken is not None and taken.pk == residents[0][1].pk
+
+    for n, socket in enumerate(sockets[1:], start=1):
+        places = of_type(await frames_until_quiet(socket), "place")
+        assert places and places[-1]["place"] == n, places
+        assert isinstance(places[-1]["wait_seconds"], int)
+    assert of_type(await frames_until_quiet(sockets[0]), "place") == []  # taken: out of the line
+    assert reads == {"line": 1, "place": 0}
 
 
 # --- cost of a message ---------------------------------------------------------------------

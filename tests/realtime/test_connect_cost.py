@@ -221,6 +221,7 @@ async def test_it_renews_a_tokens_expiry_at_most_once_an_hour(alice: User) -> No
 
     instance, token = await database_sync_to_async(AuthToken.objects.create)(alice)
     ttl = settings.REST_KNOX["TOKEN_TTL"]
+    assert isinstance(ttl, timedelta)
 
     def used_ago(minutes: int) -> tuple[int, Any]:
         """The statements a handshake's token read makes, the token last renewed `minutes` ago."""
