@@ -44,6 +44,7 @@ def _environment(folder: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
         PRIVATE_FILES_ROOT=str(folder / "private"),
         DEBUG="false",
+        SINGLE_MACHINE="true",  # SQLite, local files: the scores of one box's pages
         SECRET_KEY=secrets.token_urlsafe(40),
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="false",

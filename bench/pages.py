@@ -57,6 +57,7 @@ def _setup_standalone() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/consult_pages")
     # Production's settings: DEBUG off (no query log, cached templates), a secret key, our host.
     os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SINGLE_MACHINE", "true")  # no Redis nor S3 here: the pages of one box
     os.environ.setdefault("SECRET_KEY", "bench-pages-" + "x" * 40)
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -57,6 +58,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", True)
+# With DEBUG off the project refuses the parts that work on one machine only (SQLite, the in-memory
+# channel layer and cache, files on local disk, the folder job queue; see the end of the storage
+# settings) unless this says there is only one machine.
+SINGLE_MACHINE = env_bool("SINGLE_MACHINE", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -150,15 +155,48 @@ if not DATABASE_URL:
     VAR_DIR.mkdir(exist_ok=True)
 # A database server keeps each process's connections open (DB_CONN_MAX_AGE seconds) and checks one
 # before reusing it after a request or a socket frame, so a restarted server costs one failed check,
-# not a new connection per frame (195 ms a message instead of 65 under load). Behind PgBouncer in
-# transaction mode set DB_CONN_MAX_AGE=0 and let the bouncer pool.
+# not a new connection per frame (195 ms a message instead of 65 under load). Or, with DB_POOL_SIZE,
+# each process keeps a psycopg pool of at most that many connections, shared by its threads (Django
+# then wants DB_CONN_MAX_AGE=0: a connection goes back to the pool after each request or call).
+# Behind PgBouncer in transaction mode (DB_PGBOUNCER=true) the bouncer pools: no pool here, no
+# persistent connection, no server-side cursor (a cursor, like a prepared statement, lives in a
+# server session, which the bouncer hands to another client after each transaction).
+DB_PGBOUNCER = env_bool("DB_PGBOUNCER", False)
+DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0)
+_conn_max_age_default = 60 if DATABASE_URL and not DB_PGBOUNCER and not DB_POOL_SIZE else 0
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60 if DATABASE_URL else 0),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", _conn_max_age_default),
         conn_health_checks=True,
     )
 }
+_postgresql = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if DB_POOL_SIZE < 0:
+    raise ImproperlyConfigured("DB_POOL_SIZE must be 0 (no pool) or more")
+if DB_PGBOUNCER:
+    if DB_POOL_SIZE or DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "DB_PGBOUNCER is on: set DB_POOL_SIZE=0 and DB_CONN_MAX_AGE=0 (PgBouncer pools the connections)"
+        )
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+if DB_POOL_SIZE:
+    if not _postgresql:
+        raise ImproperlyConfigured("DB_POOL_SIZE needs PostgreSQL (DATABASE_URL=postgres://...)")
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DB_POOL_SIZE is set: DB_CONN_MAX_AGE must be 0 (the pool keeps the connections)")
+    _pool_min = env_int("DB_POOL_MIN_SIZE", min(2, DB_POOL_SIZE))
+    if not 0 <= _pool_min <= DB_POOL_SIZE:
+        raise ImproperlyConfigured("DB_POOL_MIN_SIZE must be between 0 and DB_POOL_SIZE")
+    # psycopg_pool's ConnectionPool arguments; Django adds the check of a connection before it is
+    # handed out (CONN_HEALTH_CHECKS), so one a restarted server or pg_terminate_backend killed is
+    # replaced, not used. A thread that finds the pool empty waits DB_POOL_TIMEOUT seconds, then
+    # gets an OperationalError (the outage page's 503).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": _pool_min,
+        "max_size": DB_POOL_SIZE,
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so two writers queue up
     # instead of one failing with "database is locked" halfway through.
@@ -207,6 +245,19 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REDIS_URL = env_str("REDIS_URL")
+# Redis behind Sentinel: the sentinels say which server is the master, and after a failover every
+# client (channel layer, cache, Celery broker, the sockets' limits) asks them again. REDIS_URL then
+# gives only the database number and the master's password (redis://:password@mymaster/0: its host
+# is not used); unset, database 0 and no password.
+REDIS_SENTINELS: list[tuple[str, int]] = []
+for _sentinel in env_list("REDIS_SENTINELS", []):
+    _host, _colon, _port = _sentinel.rpartition(":")
+    if not _host or not _port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS is a list of host:port, not {_sentinel!r}")
+    REDIS_SENTINELS.append((_host.strip("[]"), int(_port)))
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
+REDIS_CONFIGURED = bool(REDIS_URL or REDIS_SENTINELS)
 # Timeouts that fit each other: connecting gives up after REDIS_CONNECT_TIMEOUT, a command after
 # REDIS_SOCKET_TIMEOUT (the pub/sub layer never blocks on the server, so an idle subscriber never
 # reaches it); an idle pooled connection is PINGed before reuse after REDIS_HEALTH_CHECK seconds, so
@@ -218,13 +269,35 @@ REDIS_OPTIONS = {
     "health_check_interval": env_int("REDIS_HEALTH_CHECK", 15),
     "retry_on_timeout": True,
 }
-if REDIS_URL:
+# The sentinels themselves are asked with the same timeouts (redis-py would give them none).
+REDIS_SENTINEL_KWARGS: dict[str, object] = {
+    "socket_connect_timeout": REDIS_OPTIONS["socket_connect_timeout"],
+    "socket_timeout": REDIS_OPTIONS["socket_timeout"],
+}
+if REDIS_SENTINEL_PASSWORD:
+    REDIS_SENTINEL_KWARGS["password"] = REDIS_SENTINEL_PASSWORD
+_redis_url = urlsplit(REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0")
+REDIS_DB = int(_redis_url.path.strip("/") or 0)
+REDIS_PASSWORD = unquote(_redis_url.password) if _redis_url.password else None
+if REDIS_SENTINELS:
+    _layer_host: dict[str, object] = {
+        # channels_redis builds a SentinelConnectionPool from these keys (channels_redis.utils.create_pool).
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": REDIS_SENTINEL_KWARGS,
+        "db": REDIS_DB,
+        "password": REDIS_PASSWORD,
+        **REDIS_OPTIONS,
+    }
+else:
+    _layer_host = {"address": REDIS_URL, **REDIS_OPTIONS}
+if REDIS_CONFIGURED:
     CHANNEL_LAYERS = {
         "default": {
             # channels_redis's pub/sub layer, telling consumers when Redis comes back (realtime/layers.py).
             "BACKEND": "realtime.layers.ResyncingPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, **REDIS_OPTIONS}],
+                "hosts": [_layer_host],
                 "prefix": env_str("CHANNELS_PREFIX", "consult"),
             },
         }
@@ -233,14 +306,18 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Caches: throttles and the tracking rate limit must count across daphne processes, so with
-# Redis configured they live there; the public figures are cached there too.
-if REDIS_URL:
+# Redis configured they live there; the public figures are cached there too. Behind Sentinel it is
+# still Django's RedisCache, on a pool that asks the sentinels for the master (consult/sentinel.py).
+if REDIS_CONFIGURED:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_URL or _redis_url.geturl(),
             "KEY_PREFIX": env_str("CHANNELS_PREFIX", "consult"),
-            "OPTIONS": dict(REDIS_OPTIONS),
+            "OPTIONS": {
+                **REDIS_OPTIONS,
+                **({"pool_class": "consult.sentinel.SentinelPool"} if REDIS_SENTINELS else {}),
+            },
         }
     }
 else:
@@ -251,7 +328,14 @@ else:
 # transport): no server to run, and the daphne, worker and beat processes of `make run` share it.
 # The folder is named after the database, because queued jobs carry that database's row ids: the
 # servers the tests start against a test database never feed `make run`'s worker, nor it theirs.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+if REDIS_SENTINELS:
+    # kombu's Sentinel transport: one sentinel:// address per sentinel, each with the master's
+    # password and database; the master's name is a transport option (below).
+    _auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
+    _broker_default = ";".join(f"sentinel://{_auth}{host}:{port}/{REDIS_DB}" for host, port in REDIS_SENTINELS)
+else:
+    _broker_default = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _broker_default)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / Path(str(DATABASES["default"]["NAME"])).stem
@@ -272,6 +356,9 @@ else:
         "socket_keepalive": True,
         "health_check_interval": REDIS_OPTIONS["health_check_interval"],
     }
+    if CELERY_BROKER_URL.startswith("sentinel://"):
+        CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = REDIS_SENTINEL_KWARGS
 # A broker that is down must not hold a page or a chat message for long: a few quick tries.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -407,6 +494,27 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+
+# Several machines need shared parts: one database server, one Redis, one file store, one job queue.
+# With DEBUG off the parts that live on one machine are refused unless SINGLE_MACHINE says there is
+# only one: on N machines chat would not cross processes, each machine would have its own database
+# and files, and the hourly orphan sweep of one machine would delete the document rows whose files
+# are on another machine's disk (consult/services/documents.py).
+if not DEBUG and not SINGLE_MACHINE:
+    _one_machine = []
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        _one_machine.append("the SQLite database (set DATABASE_URL to PostgreSQL)")
+    if not REDIS_CONFIGURED:
+        _one_machine.append("the in-memory channel layer and cache (set REDIS_URL, or REDIS_SENTINELS)")
+    if not AWS_STORAGE_BUCKET_NAME:
+        _one_machine.append("uploads on this machine's disk (set AWS_STORAGE_BUCKET_NAME and the AWS_S3_* settings)")
+    if CELERY_BROKER_URL.startswith("filesystem://"):
+        _one_machine.append("the job queue in a local folder (set REDIS_URL or CELERY_BROKER_URL)")
+    if _one_machine:
+        raise ImproperlyConfigured(
+            "DEBUG is off but these work on one machine only: " + "; ".join(_one_machine)
+            + ". Or set SINGLE_MACHINE=true if this is the only machine."
+        )
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 # Source maps are for a developer's browser tools, never sent to a phone: not worth compressing

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from consult import limits
 from consult.limits import Rate
+from consult.sentinel import async_client
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class SocketLimits:
         loop = asyncio.get_running_loop()
         client = self.clients.get(loop)
         if client is None:
-            client = self.clients[loop] = Redis.from_url(
+            # Behind Sentinel, the master the sentinels name (consult/sentinel.py).
+            client = self.clients[loop] = async_client(
                 location, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
             )
         return client

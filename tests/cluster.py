@@ -194,6 +194,8 @@ def production_env(redis_url: str, database: str, **extra: str) -> dict[str, str
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
         "DB_CONN_MAX_AGE": "60",  # persistent connections, as production keeps them
+        # Every process here is on this one machine, uploads on its disk: honestly one box.
+        "SINGLE_MACHINE": "true",
         **extra,
     }
     env.pop("CONSULT_REQUIRE_SERVICES", None)

@@ -281,7 +281,8 @@ _prepared_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictiona
 
 
 def _may_prepare(db: BaseDatabaseWrapper) -> bool:
-    persistent = db.settings_dict.get("CONN_MAX_AGE", 0) != 0
+    # A pooled connection (DB_POOL_SIZE) keeps its server session from one checkout to the next.
+    persistent = db.settings_dict.get("CONN_MAX_AGE", 0) != 0 or bool(db.settings_dict.get("OPTIONS", {}).get("pool"))
     return persistent or db.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is not None
 
 

@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Variables that would leak the outer test run's configuration into the child.
 OUTER = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL", "REDIS_URL",
-         "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "DJANGO_SETTINGS_MODULE")
+         "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "DJANGO_SETTINGS_MODULE", "SINGLE_MACHINE")
+S3_ENV = {"AWS_STORAGE_BUCKET_NAME": "consult", "AWS_S3_REGION_NAME": "cn-north-1", "AWS_ACCESS_KEY_ID": "id",
+          "AWS_SECRET_ACCESS_KEY": "secret"}
 
 
 def _env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -32,6 +34,11 @@ def _production(tmp_path: Path, **values: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(45),  # 60 characters
         "ALLOWED_HOSTS": "consult.example.org",
         "CSRF_TRUSTED_ORIGINS": "https://consult.example.org",
+        # Several machines' shared parts (nothing here connects to them): with DEBUG off the
+        # single-machine ones are refused (tests/consult/test_machines.py).
+        "DATABASE_URL": "postgres://consult@db.internal:5432/consult",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        **S3_ENV,
     }
     return _env(tmp_path, **{**production, **values})
 
@@ -114,8 +121,6 @@ S3_CLIENT = (
     "config = settings.STORAGES['default']['OPTIONS']['client_config']; "
     "print(config.connect_timeout, config.read_timeout, config.retries, config.signature_version)"
 )
-S3_ENV = {"AWS_STORAGE_BUCKET_NAME": "consult", "AWS_S3_REGION_NAME": "cn-north-1", "AWS_ACCESS_KEY_ID": "id",
-          "AWS_SECRET_ACCESS_KEY": "secret"}
 
 
 def test_it_gives_s3_calls_timeouts_of_a_few_seconds_by_default(tmp_path: Path) -> None:
