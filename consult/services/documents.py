@@ -156,7 +156,13 @@ def document_record_view(*, document: Document, user: User) -> None:
 
 def documents_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> tuple[int, int]:
     """Remove rows whose object is gone and objects no row points at (older than `grace`, so
-    uploads in flight are left alone). Returns (rows removed, objects removed)."""
+    uploads in flight are left alone). Returns (rows removed, objects removed).
+
+    "Missing from the store" must mean missing for every machine: with files on local disk and
+    several machines, each machine's sweep would remove the rows of files on the others' disks.
+    That setup cannot start: with DEBUG off, local files need SINGLE_MACHINE=true (settings.py;
+    tests/consult/test_machines.py), so the store here is either this one machine's disk or S3,
+    which every machine sees whole."""
     store = files.storage()
     lost_rows = 0
     # An anonymised case keeps its document rows without their files (privacy/anonymise.py).
