@@ -5,6 +5,8 @@ One command with nothing to configure: on the embedded defaults the worker and b
 broker folder with daphne (see CELERY_BROKER_URL in settings). Ctrl-C (or SIGTERM) stops all
 three; when one of them exits by itself the others are stopped too, and the command fails, so a
 half-running site is never left behind. Production runs the three as services of their own.
+With DEBUG off on the embedded defaults (SQLite, local files, the folder queue) the settings refuse
+to start unless SINGLE_MACHINE=true: honest here, the three share this machine's disk.
 """
 
 from __future__ import annotations
