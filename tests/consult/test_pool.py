@@ -145,3 +145,17 @@ def test_a_burst_of_requests_opens_no_more_connections_than_the_pool_and_killed_
     assert not set(killed) & set(replaced)
     assert 1 <= watch_after.most <= POOL
     assert "Traceback" not in pooled.log.read_text(errors="replace")
+
+
+def test_the_claim_statement_is_prepared_on_pooled_connections_and_never_behind_pgbouncer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A pooled connection keeps its server session between requests; PgBouncer (DB_PGBOUNCER: no
+    # pool, DB_CONN_MAX_AGE=0) hands the session to someone else after each transaction.
+    from consult.services.claim_statement import _may_prepare
+
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"pool": {"min_size": 1, "max_size": 4}})
+    assert _may_prepare(connection)
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {})
+    assert not _may_prepare(connection)
