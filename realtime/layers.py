@@ -100,6 +100,10 @@ class _Shard(RedisSingleShardConnection):
 
 
 class _LoopLayer(RedisPubSubLoopLayer):
+    # Our shards are made from the same host dicts: channels_redis's create_pool copies a host
+    # before reading it, so a Sentinel host (`sentinels`, `master_name`, `sentinel_kwargs`:
+    # REDIS_SENTINELS in settings) keeps its keys and each new connection asks the sentinels for the
+    # master (tests/realtime/test_sentinel.py: resync and publish again 2.6 s after a failover).
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         shards: list[RedisSingleShardConnection] = self._shards  # type: ignore[has-type]
