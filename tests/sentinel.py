@@ -12,10 +12,13 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+from consult.celery import app
 from tests.cluster import HOST, REDIS_SERVER, START_TIMEOUT, HarnessError, spare_port, stop_process, wait_for_port
 
 MASTER_NAME = "mymaster"
@@ -116,6 +119,15 @@ class SentinelSet:
 
 # --- run in a process whose settings name the sentinels ------------------------------------------
 
+
+@app.task(name="tests.sentinel.mark", ignore_result=True)
+def mark(key: str) -> None:
+    """Run by a real worker: leaves `key` in the cache for the probe to see."""
+    from django.core.cache import cache
+
+    cache.set(key, 1, timeout=60)
+
+
 BOUND_SECONDS = 30.0
 
 
@@ -177,10 +189,62 @@ async def _probe(master_pid: int) -> dict[str, Any]:
     async def broker_works() -> None:
         await asyncio.to_thread(broker_round_trip)
 
+    async def task_runs() -> None:
+        # Sent (the publish may fail mid-failover: tried again) and run by the worker within 5 s.
+        key = f"sentinel-probe-task-{uuid.uuid4().hex}"
+        await asyncio.to_thread(mark.delay, key)
+        for _ in range(50):
+            if await asyncio.to_thread(cache.get, key):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError("the task did not run within 5 s")
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "consult",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--include",
+            "tests.sentinel",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    try:
+        return await _failover(
+            master_pid,
+            (layer_round_trip, cache_works, limits_count_works, broker_works),
+            task_runs,
+            layer,
+            channel,
+            cache,
+        )
+    finally:
+        stop_process(worker)
+        await layer.flush()
+        await counter.aclose()
+
+
+async def _failover(
+    master_pid: int, checks: Any, task_runs: Any, layer: Any, channel: str, cache: Any
+) -> dict[str, Any]:
+    layer_round_trip, cache_works, limits_count_works, broker_works = checks
     before = time.monotonic()
-    for check in (layer_round_trip, cache_works, limits_count_works, broker_works):
+    for check in checks:
         await check()
     figures: dict[str, Any] = {"before_seconds": round(time.monotonic() - before, 3)}
+    figures["worker_ready_seconds"] = round(await _until_works("the worker", task_runs, time.monotonic()), 2)
 
     os.kill(master_pid, signal.SIGKILL)
     killed = time.monotonic()
@@ -201,9 +265,8 @@ async def _probe(master_pid: int) -> dict[str, Any]:
     figures["cache_seconds"] = round(await _until_works("the cache", cache_works, killed), 2)
     figures["limits_seconds"] = round(await _until_works("the sockets' limits", limits_count_works, killed), 2)
     figures["broker_seconds"] = round(await _until_works("the Celery broker", broker_works, killed), 2)
-    figures["cache_count"] = cache.get("sentinel-probe")
-    await layer.flush()
-    await counter.aclose()
+    figures["task_seconds"] = round(await _until_works("a task through the worker", task_runs, killed), 2)
+    figures["cache_count"] = await asyncio.to_thread(cache.get, "sentinel-probe")
     return figures
 
 

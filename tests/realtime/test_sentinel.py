@@ -1,8 +1,9 @@
-"""Redis behind Sentinel (REDIS_SENTINELS): the channel layer, the cache, the sockets' limit counter
-and the Celery broker work through the master the sentinel names, and again within seconds on the
-replica it promotes after the master is killed (SIGKILL). Real processes: a redis master, a replica
-and a sentinel of our own (tests/sentinel.py), and a Python process with the project's settings
-given only the sentinels' address, as a daphne or a worker would be."""
+"""Redis behind Sentinel (REDIS_SENTINELS): the channel layer, the cache, the sockets' limit
+counter, the Celery broker and a task run by a real worker work through the master the sentinel
+names, and again within seconds on the replica it promotes after the master is killed (SIGKILL).
+Real processes: a redis master, a replica and a sentinel of our own (tests/sentinel.py), and a
+Python process with the project's settings given only the sentinels' address, as a daphne or a
+worker would be."""
 
 from __future__ import annotations
 
@@ -61,6 +62,6 @@ def test_the_layer_cache_and_broker_work_through_sentinel_and_again_after_a_fail
     assert master.wait(timeout=5) == -9
     # The sentinel promoted the replica, and every client followed it there.
     assert sentinels.master_address()[1] == sentinels.replica_port
-    for part in ("resync", "layer", "cache", "limits", "broker"):
+    for part in ("resync", "layer", "cache", "limits", "broker", "task"):
         assert figures[f"{part}_seconds"] < 15, (part, figures)
     assert figures["cache_count"] == 2  # the count made before the failover was replicated, then raised
