@@ -24,7 +24,7 @@ from django_stubs_ext import StrOrPromise
 
 from consult import files, limits
 from consult.errors import CaseError
-from consult.models import Case, DocumentKind, Skill, User
+from consult.models import Case, Document, DocumentKind, Skill, User
 
 SALT = "consult.intake.staged"
 SENT_TAG = "intake-sent"
@@ -37,6 +37,9 @@ class Staged:
     name: str
     kind: str
     token: str
+    # A copy of a document of the resident's other case, chosen by them (a referral): shown apart,
+    # whatever its kind.
+    carried: bool = False
 
     @property
     def kind_label(self) -> str:
@@ -58,20 +61,49 @@ class IntakeFiles:
         return [str(DocumentKind(k).label) for k in required if k not in present]
 
 
-def _token(user: User, key: str, name: str, kind: str) -> str:
-    return signing.dumps({"u": user.pk, "k": key, "n": name, "t": kind}, salt=SALT)
+def _token(user: User, key: str, name: str, kind: str, *, carried: bool = False) -> str:
+    return signing.dumps({"u": user.pk, "k": key, "n": name, "t": kind, **({"c": 1} if carried else {})}, salt=SALT)
 
 
-def collect(request: HttpRequest, user: User, kinds: list[str]) -> IntakeFiles:
-    """Files already parked (from the tokens) plus the new ones, each checked by its bytes."""
-    result = IntakeFiles()
-    for token in request.POST.getlist("staged"):
+def parked_files(user: User, tokens: Sequence[str], kinds: list[str]) -> list[Staged]:
+    """The parked files the tokens name: this user's, of the page's kinds (any kind if carried)."""
+    staged = []
+    for token in tokens:
         try:
             data: dict[str, Any] = signing.loads(token, salt=SALT, max_age=STAGING_MAX_AGE)
         except signing.BadSignature:
             continue
-        if data.get("u") == user.pk and data.get("t") in kinds:
-            result.staged.append(Staged(key=data["k"], name=data["n"], kind=data["t"], token=token))
+        carried = bool(data.get("c"))
+        if data.get("u") == user.pk and (data.get("t") in kinds or (carried and data.get("t") in DocumentKind.values)):
+            staged.append(Staged(key=data["k"], name=data["n"], kind=data["t"], token=token, carried=carried))
+    return staged
+
+
+def carry(*, user: User, documents: Sequence[Document]) -> list[Staged]:
+    """Copies of `documents`, parked for `user`'s next intake as if sent with it (a referral: the
+    resident chose them). The originals stay on their case. Raises StorageUnavailable."""
+    carried = []
+    for document in documents:
+        with files.open_stored(document.storage_key) as handle:
+            data = handle.read()
+        key = f"staging/{user.pk}/{uuid.uuid4().hex}"
+        files.store(key, data)
+        name, kind = document.original_name, document.kind
+        carried.append(
+            Staged(key=key, name=name, kind=kind, token=_token(user, key, name, kind, carried=True), carried=True)
+        )
+    return carried
+
+
+def referral_session_key(reference: str) -> str:
+    """Where the tokens of the copies a referral from case `reference` carries wait, in the
+    resident's session, for the intake it opens (medical/views.py `refer`, legal/views.py)."""
+    return f"referral:{reference}"
+
+
+def collect(request: HttpRequest, user: User, kinds: list[str]) -> IntakeFiles:
+    """Files already parked (from the tokens) plus the new ones, each checked by its bytes."""
+    result = IntakeFiles(staged=parked_files(user, request.POST.getlist("staged"), kinds))
     for kind in kinds:
         for upload in request.FILES.getlist(f"files_{kind}"):
             try:
@@ -124,14 +156,20 @@ def page(
     open_case: OpenCase,
     template: str,
     steps: Sequence[StrOrPromise] = (),
+    initial: dict[str, Any] | None = None,
+    carried: Sequence[Staged] = (),
+    context: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """The intake page both domains share: the form (with a `skill` and a `materials_later`
-    field), documents by kind, and the case opened by `open_case` once all is well."""
+    field), documents by kind, and the case opened by `open_case` once all is well. `initial`
+    and `carried` fill the first showing (a referral: the words and the files it brings)."""
     assert isinstance(request.user, User)
-    form = form_class(request.POST or None, initial={"skill": skill})
+    form = form_class(request.POST or None, initial={**(initial or {}), "skill": skill})
     response, parked = _handle(request, request.user, form, kinds, open_case)
     if response is not None:
         return response
+    if request.method != "POST":
+        parked.staged.extend(carried)
     return render(
         request,
         template,
@@ -142,6 +180,7 @@ def page(
             "kinds": [(k, DocumentKind(k).label) for k in kinds],
             "parked": parked,
             "step_titles": steps,
+            **(context or {}),
         },
         status=503 if parked.storage_down else 200,
     )

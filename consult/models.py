@@ -338,6 +338,17 @@ class Case(models.Model):
     declined_by = models.ManyToManyField(
         Professional, blank=True, related_name="declined_cases", verbose_name=_("declined by")
     )
+    # The consultation this labour dispute came from (an injury at work seen by a doctor). Only the
+    # documents the resident chose were copied across: the dispute's lawyer reads nothing else.
+    referred_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="referrals",
+        verbose_name=_("referred from"),
+    )
 
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
@@ -463,6 +474,9 @@ class Verb(models.TextChoices):
     ERASURE_REQUESTED = "erasure_requested", _("asked for the personal details to be erased")
     ERASURE_APPROVED = "erasure_approved", _("approved the erasure of the personal details")
     ERASURE_REFUSED = "erasure_refused", _("refused the erasure of the personal details")
+    REFERRAL_SUGGESTED = "referral_suggested", _("suggested asking the union's lawyers about an injury at work")
+    REFERRED_OUT = "referred_out", _("asked the union's lawyers for help: labour dispute")
+    REFERRED_IN = "referred_in", _("opened from a consultation")
 
 
 # A case that changed hands was not resolved at first contact.

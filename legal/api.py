@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.forms.models import model_to_dict
+from django.http import Http404
 from django.utils.translation import gettext as _
+from rest_framework.exceptions import ValidationError
 
+from consult import selectors
 from consult.api import serializers as s
 from consult.api.domain_views import assignee_record_view, case_create_view
 from consult.models import Case, Kind, User
@@ -14,6 +18,7 @@ from legal import services
 from legal.estimate import step_text
 from legal.forms import LegalIntakeForm, OutcomeForm
 from legal.models import CityRates, ClaimEstimate, LegalIntake, MediationOutcome
+from medical import services as medical_services
 
 
 def api_data(case: Case, user: User) -> dict[str, Any]:
@@ -43,6 +48,24 @@ def city_not_covered(city: Any) -> dict[str, list[str]]:
     return {"city": [_("The service does not cover this city yet: choose one of the cities it lists.")]}
 
 
+def referral(fields: Mapping[str, Any], user: User) -> dict[str, Any]:
+    """A dispute opened from the resident's consultation (`referred_from`), with copies of the
+    documents of it they chose (`carry_documents`, ids from that case): as on the pages."""
+    reference = fields.get("referred_from")
+    if not reference:
+        return {}
+    case = selectors.case_get_for_user(user=user, reference=str(reference).replace("\x00", ""))
+    if case.kind != Kind.MEDICAL or case.resident_id != user.pk:
+        raise Http404
+    ids = fields.get("carry_documents") or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValidationError({"carry_documents": [_("A list of document ids of the consultation.")]})
+    if case.documents.filter(pk__in=ids).count() != len(set(ids)):
+        raise ValidationError({"carry_documents": [_("These are not all documents of the consultation.")]})
+    staged = medical_services.referral_carry(case=case, resident=user, document_ids=ids)
+    return {"referred_from": case, "staged": staged}
+
+
 LegalCaseCreateView = case_create_view(
     kind=Kind.LEGAL,
     form_class=LegalIntakeForm,
@@ -50,6 +73,7 @@ LegalCaseCreateView = case_create_view(
     request_serializer=s.LegalCaseCreateSerializer,
     description="Ask for mediation in a labour dispute; upload the evidence afterwards.",
     not_offered=lambda fields: city_not_covered(fields.get("city")),
+    more=referral,
 )
 
 OutcomeView = assignee_record_view(

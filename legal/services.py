@@ -103,9 +103,12 @@ def legal_case_submit(
     source_place: str = "",
     consent_version: int | None = None,
     consent_channel: str = ConsentChannel.PAGE,
+    referred_from: Case | None = None,
     **fields: Any,
 ) -> tuple[Case, list[str]]:
     """Open a labour dispute, estimate the claim where a rule applies, attach the evidence.
+    `referred_from`: the resident's consultation it comes from (an injury at work); each case then
+    links to the other and says so on its timeline.
     The consent to give the details to the employer is recorded with the version of its text that
     was shown (`consent_version`, see privacy.services.consent_record). Returns the case and a
     message for each document that could not be attached. Raises StorageUnavailable, with nothing
@@ -114,6 +117,8 @@ def legal_case_submit(
         raise CaseError(_("Consent to share the details with the employer is required for mediation."))
     if skill.kind != Kind.LEGAL:
         raise CaseError(_("Choose a type of labour dispute."))
+    if referred_from is not None and (referred_from.resident_id != resident.pk or referred_from.kind != Kind.MEDICAL):
+        raise CaseError(_("Only your own consultation can be carried over to the union's lawyers."))
     unknown = set(fields) - set(INTAKE_FIELDS)
     if unknown:
         raise TypeError(f"unknown intake fields: {sorted(unknown)}")
@@ -144,6 +149,12 @@ def legal_case_submit(
                     steps=result.steps,
                 )
             problems = documents.attach(case)
+            if referred_from is not None:
+                Case.objects.filter(pk=case.pk).update(referred_from=referred_from)
+                case.referred_from = referred_from
+                carried = sum(1 for item in staged or [] if item.carried)
+                core.record_event(referred_from, Verb.REFERRED_OUT, resident, reference=case.reference)
+                core.record_event(case, Verb.REFERRED_IN, resident, reference=referred_from.reference, carried=carried)
     return case, problems
 
 
@@ -154,6 +165,7 @@ def legal_case_from_form(
     staged: list[Staged] | None = None,
     source_place: str = "",
     channel: str = ConsentChannel.PAGE,
+    referred_from: Case | None = None,
 ) -> tuple[Case, list[str]]:
     """Open a case from the intake form's cleaned data: the page and the API both come here."""
     fields = {k: v for k, v in data.items() if k in INTAKE_FIELDS}
@@ -165,6 +177,7 @@ def legal_case_from_form(
         source_place=source_place,
         consent_version=data.get("consent_version"),
         consent_channel=channel,
+        referred_from=referred_from,
         **fields,
     )
 

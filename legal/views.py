@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import cn2an
@@ -9,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q, QuerySet, Sum
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,16 +51,44 @@ def _user(request: HttpRequest) -> User:
 
 
 def intake_view(request: HttpRequest, skill: Skill) -> HttpResponse:
-    """The labour-dispute intake: facts, amounts, evidence by kind, consent to share with the employer."""
-    return intake.page(
+    """The labour-dispute intake: facts, amounts, evidence by kind, consent to share with the employer.
+    With `?from=<reference>`, the resident's own consultation it comes from (an injury at work):
+    its words fill "what happened" and the documents they chose to carry are already attached."""
+    user = _user(request)
+    referred_from = _referral_source(request, user)
+    carried: list[intake.Staged] = []
+    initial: dict[str, Any] = {}
+    if referred_from is not None:
+        tokens = request.session.get(intake.referral_session_key(referred_from.reference), [])
+        carried = intake.parked_files(user, tokens, INTAKE_KINDS)
+        initial["what_happened"] = referred_from.description
+    response = intake.page(
         request,
         skill,
         form_class=LegalIntakeForm,
         kinds=INTAKE_KINDS,
-        open_case=services.legal_case_from_form,
+        open_case=partial(services.legal_case_from_form, referred_from=referred_from),
         template="legal/intake.html",
         steps=(gettext_lazy("Work and pay"), gettext_lazy("What happened and send")),
+        initial=initial,
+        carried=carried,
+        context={"referred_from": referred_from},
     )
+    if referred_from is not None and isinstance(response, HttpResponseRedirect | JsonResponse):
+        # Sent: the new case took the copies.
+        request.session.pop(intake.referral_session_key(referred_from.reference), None)
+    return response
+
+
+def _referral_source(request: HttpRequest, user: User) -> Case | None:
+    """The consultation named by `?from=`: only the resident's own medical case (else 404)."""
+    reference = request.GET.get("from", "")
+    if not reference:
+        return None
+    case = selectors.case_get_for_user(user=user, reference=reference)
+    if case.resident_id != user.pk or case.kind != Kind.MEDICAL or case.anonymised_at is not None:
+        raise Http404
+    return case
 
 
 @require_GET

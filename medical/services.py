@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from consult import intake
 from consult import services as core
 from consult.errors import CaseError, NotAllowed, WrongState
 from consult.intake import Staged
@@ -216,3 +218,30 @@ def home_visit_finish(*, visit: HomeVisit, user: User, status: str) -> HomeVisit
     visit.save(update_fields=["status", "updated_at"])
     core.record_event(visit.case, verb, user)
     return visit
+
+
+# --- referral to the union's lawyers (an injury at work) -------------------------------------
+
+
+def referral_suggest(*, case: Case, user: User) -> None:
+    """The doctor tells the resident, in the room and on the timeline, that an injury at work may
+    give a claim: the resident starts it (`referral_carry`), choosing what goes across."""
+    _require_medical(case)
+    if case.assignee is None or case.assignee.user_id != user.pk:
+        raise NotAllowed(_("Only the case's doctor can suggest this."))
+    if case.anonymised_at is not None:
+        raise WrongState(_("This case is finished."))
+    core.record_event(case, Verb.REFERRAL_SUGGESTED, user)
+
+
+def referral_carry(*, case: Case, resident: User, document_ids: Sequence[int]) -> list[Staged]:
+    """Copies of the documents of `case` the resident chose to carry to a labour dispute, parked
+    for its intake (consult/intake.py): nothing else of the consultation goes across. Raises
+    StorageUnavailable when the file store fails."""
+    _require_medical(case)
+    if case.resident_id != resident.pk:
+        raise NotAllowed(_("Only the resident who opened the case can ask the union's lawyers."))
+    if case.anonymised_at is not None:
+        raise WrongState(_("This case is finished."))
+    chosen = list(case.documents.filter(pk__in=document_ids).order_by("pk"))
+    return intake.carry(user=resident, documents=chosen)

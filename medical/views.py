@@ -7,11 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from consult import intake, selectors
+from consult import files, intake, selectors
 from consult.errors import CaseError
 from consult.figures import rows_on
 from consult.models import Case, DocumentKind, Kind, Skill, Status, User
@@ -87,6 +89,12 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
         else None,
         "visit_schedule_form": HomeVisitScheduleForm() if can_arrange else None,
         "can_arrange_visit": can_arrange,
+        # The resident may carry the consultation to the union's lawyers (an injury at work).
+        "referral_documents": list(case.documents.order_by("pk"))
+        if case.resident_id == user.pk and case.anonymised_at is None
+        else None,
+        "referrals": list(case.referrals.filter(resident=user)) if case.resident_id == user.pk else [],
+        "can_suggest_referral": is_assignee and case.anonymised_at is None,
     }
 
 
@@ -162,4 +170,50 @@ def visit_update(request: HttpRequest, reference: str, visit_id: int, action: st
         refused(request, error)
     else:
         messages.success(request, _("The home visit is updated."))
+    return redirect("case_detail", reference=case.reference)
+
+
+# --- referral to the union's lawyers -----------------------------------------------------------
+
+# The labour dispute a consultation about an injury at work leads to (a service code); any open
+# legal service when that one is not in the catalogue.
+REFERRAL_SERVICE = "work-injury"
+
+
+@require_POST
+@login_required
+@submit_once
+def refer(request: HttpRequest, reference: str) -> HttpResponse:
+    """The resident asks the union's lawyers about an injury at work: the documents they ticked
+    are copied for the labour dispute's intake, which opens with the consultation's words."""
+    case = _medical_case(request, reference)
+    ids = [int(value) for value in request.POST.getlist("documents") if value.isdigit()]
+    try:
+        carried = services.referral_carry(case=case, resident=_user(request), document_ids=ids)
+    except CaseError as error:
+        refused(request, error)
+        return redirect("case_detail", reference=case.reference)
+    except files.StorageUnavailable:
+        messages.error(request, _("The file store cannot be reached right now. Please try again in a few minutes."))
+        return redirect("case_detail", reference=case.reference)
+    skills = Skill.objects.filter(kind=Kind.LEGAL, is_active=True)
+    skill = skills.filter(code=REFERRAL_SERVICE).first() or skills.first()
+    if skill is None:
+        messages.error(request, _("The union's lawyers take no new disputes at the moment."))
+        return redirect("case_detail", reference=case.reference)
+    request.session[intake.referral_session_key(case.reference)] = [item.token for item in carried]
+    return redirect(f"{reverse('case_new', args=[skill.code])}?{urlencode({'from': case.reference})}")
+
+
+@require_POST
+@login_required
+@submit_once
+def suggest_referral(request: HttpRequest, reference: str) -> HttpResponse:
+    case = _medical_case(request, reference)
+    try:
+        services.referral_suggest(case=case, user=_user(request))
+    except CaseError as error:
+        refused(request, error)
+    else:
+        messages.success(request, _("The resident is told they can ask the union's lawyers for help."))
     return redirect("case_detail", reference=case.reference)

@@ -38,9 +38,11 @@ def case_create_view(
     request_serializer: type[Any],
     description: str,
     not_offered: Callable[[Mapping[str, Any]], dict[str, list[str]]] = lambda fields: {},
+    more: Callable[[Mapping[str, Any], User], dict[str, Any]] = lambda fields, user: {},
 ) -> type[APIView]:
     """`not_offered`: the fields that name something the service does not offer (beyond the
-    service itself), with a message each."""
+    service itself), with a message each. `more`: what else the request gives `open_case` (a
+    referral: the case it comes from and the copies it carries), after the form is valid."""
 
     class CaseCreateView(APIView):
         @extend_schema(
@@ -66,7 +68,7 @@ def case_create_view(
             if missing:
                 return error_response("not_offered", " ".join(m for ms in missing.values() for m in ms), 404, missing)
             cleaned = s.validate_with(form_class, request.data, replace={"skill": skill.pk if skill else ""})
-            case, _problems = open_case(resident=user, data=cleaned, channel=ConsentChannel.API)
+            case, _problems = open_case(resident=user, data=cleaned, channel=ConsentChannel.API, **more(fields, user))
             return _detail(request, case, 201)
 
     return CaseCreateView

@@ -328,6 +328,15 @@ class LegalCaseCreateSerializer(serializers.Serializer):
         min_value=1,
         help_text="The version of the consent text shown to the person (GET consents/share_employer/)."
     )
+    referred_from = serializers.CharField(
+        required=False, max_length=20,
+        help_text="The reference of the worker's own consultation this dispute comes from (an injury at work): "
+        "the two cases link to each other.",
+    )
+    carry_documents = serializers.ListField(
+        child=serializers.IntegerField(), required=False,
+        help_text="Ids of documents of that consultation the worker chose to give the lawyers: copies are attached.",
+    )
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -35,6 +35,7 @@ ROOM_VERBS = frozenset(
         Verb.MEDIATION_HELD,
         Verb.OUTCOME_RECORDED,
         Verb.PAYMENT_RECEIVED,
+        Verb.REFERRAL_SUGGESTED,
     }
 )
 
