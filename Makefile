@@ -16,7 +16,9 @@ SYSTEM_PACKAGES := gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 
 # Lighthouse for `make bench` (each pinned by its package-lock.json, installed with npm ci). npm is
 # Debian's package of its own, but part of NodeSource's nodejs (which Debian's npm conflicts with):
 # installed only when missing.
-TEST_PACKAGES := poppler-utils chromium clamav-daemon nodejs
+# nginx and iproute2: the cluster test (tests/test_cluster_hosts.py) builds its own hosts in network
+# namespaces (ip netns, veth) with deploy/'s nginx as their load balancer.
+TEST_PACKAGES := poppler-utils chromium clamav-daemon nodejs nginx iproute2
 # The services pass in CI (CI=true): the real PostgreSQL and Redis on this machine.
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult
 CI_REDIS_URL ?= redis://127.0.0.1:6379/0
