@@ -285,6 +285,7 @@ class Tab:
     stop_at_seq: int | None = None
     done: bool = False
     connected: bool = False
+    tls: Any = None  # an ssl.SSLContext for wss:// URLs (a balancer with its own certificate)
 
     def take(self, message: dict[str, Any], now: float) -> None:
         seq = message["seq"]
@@ -306,6 +307,7 @@ class Tab:
                 async with connect(
                     url, origin=self.origin, additional_headers=self.headers,  # type: ignore[arg-type]
                     open_timeout=10, close_timeout=1, ping_interval=None, proxy=None,
+                    **({"ssl": self.tls} if self.tls is not None else {}),
                 ) as ws:
                     self.connects += 1
                     attempt = 0

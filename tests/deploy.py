@@ -20,9 +20,26 @@ def self_signed_certificate(directory: Path, name: str) -> tuple[Path, Path]:
     certificate, key = directory / "tls.crt", directory / "tls.key"
     san = f"IP:{name}" if re.fullmatch(r"[0-9.]+", name) else f"DNS:{name}"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-         "-addext", f"subjectAltName={san}", "-keyout", str(key), "-out", str(certificate)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName={san}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
     )
     return certificate, key
 

@@ -81,7 +81,9 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     names = ["consult-daphne@8001.service", "consult-worker.service", "consult-beat.service", "consult.target"]
     checked = subprocess.run(
         [analyze, "verify", "--man=no", *(str(directory / n) for n in names)],
-        capture_output=True, text=True, cwd=directory,
+        capture_output=True,
+        text=True,
+        cwd=directory,
     )
     ours = [line for line in checked.stderr.splitlines() if "consult" in line]
     assert checked.returncode == 0 and ours == [], checked.stderr
