@@ -375,7 +375,7 @@ class App:
         return self.http.post(self.url(path), timeout=30, **kwargs)
 
 
-def wait_for_sms(cluster: Cluster, phone: str, kind: str, timeout: float = 20) -> dict[str, Any]:
+def wait_for_sms(cluster: Cluster, phone: str, kind: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for day in cluster.sms.glob("*.jsonl"):
