@@ -218,6 +218,11 @@ def start_cluster(directory: Path, cleanup: list[Callable[[], None]]) -> Cluster
         NOTICE_QUIET_END="0",
         CHANNELS_PREFIX=f"cluster-{network.suffix}",
         CELERY_CONCURRENCY="1",
+        # As deploy/'s environment file has it: several machines (no one-machine part may start),
+        # a pool of connections per process.
+        SINGLE_MACHINE="false",
+        DB_POOL_SIZE="8",
+        DB_CONN_MAX_AGE="0",
     )
     # Once, from one app host: the schema, then the demo cast (services, doctors, residents).
     moment = time.monotonic()
