@@ -15,3 +15,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")
 app = Celery("consult")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The request id of the page or socket that queued a job follows it into the worker's log lines.
+from consult.logs import connect_task_signals  # noqa: E402
+
+connect_task_signals()

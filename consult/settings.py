@@ -6,6 +6,7 @@ channel layer, private files on local disk. Production sets the variables listed
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,8 @@ from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from whitenoise.compress import Compressor
+
+from consult.logs import logging_config
 
 # Lets admin and form classes be subscripted for mypy (ModelAdmin[Case]) at run time too.
 django_stubs_ext.monkeypatch()
@@ -101,9 +104,13 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "simple_history",
     "staff",
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    # First: every answer (redirects and errors too) and every log line carries the request id.
+    "consult.logs.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -126,6 +133,7 @@ MIDDLEWARE = [
     "consult.outage.OutageMiddleware",
     # Last: turns a locked-out password log-in into accounts/lockout.py's answer.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "consult.urls"
@@ -671,17 +679,33 @@ PRIVACY_RETENTION_DAYS = env_int("PRIVACY_RETENTION_DAYS", 3 * 365)
 
 PLATFORM_NAME = _("Township Consultation Service")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        # WeasyPrint narrates every rendering step at INFO; fontTools subsetting too.
-        "weasyprint": {"level": "WARNING"},
-        "fontTools": {"level": "WARNING"},
-        # Axes logs every log-in at INFO; its warnings (each failure, each lockout) are kept.
-        "axes": {"level": "WARNING"},
-    },
-}
+# --- Observability (issue 16): logs, health, metrics, error reports ---------------------------------
+# Logs: one JSON object a line (a collector's format) or readable text; with the request id of the
+# page, job or socket they belong to (consult/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+
+# /health/ready (consult/health.py): seconds each dependency has to answer. A balancer probing every
+# few seconds needs the answer before its own timeout (nginx's and HAProxy's defaults are longer).
+HEALTH_CHECK_SECONDS = env_int("HEALTH_CHECK_SECONDS", 2)
+# The balancer probes over plain HTTP on the private network: no redirect to https for these
+# (they carry nothing personal). Prometheus scrapes each daphne the same way.
+SECURE_REDIRECT_EXEMPT = [r"^health/(live|ready)$", r"^metrics$"]
+
+# /metrics (consult/metrics.py) answers only these client addresses (consult/net.py's rule).
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+try:
+    [ipaddress.ip_network(network, strict=False) for network in METRICS_ALLOWED_NETWORKS]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from None
+# django-prometheus's own migration gauges are not wanted (a query at every start).
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# Error reports (consult/sentry.py): off without a DSN; nothing personal is sent with one.
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from consult.sentry import init as sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT"), release=env_str("SENTRY_RELEASE"))

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from accounts import views as account_views
-from consult import display, public_views, views
+from consult import display, health, metrics, public_views, views
 from staff.admin_site import VerifiedAdminSite
 
 # The admin only for staff who proved their second factor (staff/middleware.py sends them to it).
@@ -16,6 +16,10 @@ handler500 = "consult.outage.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # For the load balancer and Prometheus (consult/health.py, consult/metrics.py).
+    path("health/live", health.live, name="health_live"),
+    path("health/ready", health.ready, name="health_ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

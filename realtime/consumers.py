@@ -26,6 +26,8 @@ from django.utils.translation import gettext as _
 
 from consult import selectors
 from consult.errors import CaseError
+from consult.logs import connection_id, request_id
+from consult.metrics import OPEN_SOCKETS
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Kind, Message, Professional, Status, User
 from consult.outage import outage_of
 from consult.services import messages as chat
@@ -84,18 +86,34 @@ away_checks = AwayChecks()
 
 
 class Consumer(AsyncJsonWebsocketConsumer):
+    # The label of consult_open_sockets (consult/metrics.py).
+    kind = "socket"
+    counted = False
+
     async def websocket_connect(self, message: dict[str, Any]) -> None:
+        # Every log line of this connection, and the jobs it queues, carry its id: the handlers
+        # run in this connection's task, and the tasks it starts copy its context.
+        request_id.set(connection_id(self.scope.get("headers", [])))
         if shutdown.draining:
             await self.close(code=shutdown.SERVICE_RESTART)  # this process is stopping
             return
         shutdown.live.add(self)
         await super().websocket_connect(message)
 
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        if not self.counted:
+            self.counted = True
+            OPEN_SOCKETS.labels(self.kind).inc()
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         try:
             await super().websocket_disconnect(message)
         finally:
             shutdown.live.discard(self)
+            if self.counted:
+                self.counted = False
+                OPEN_SOCKETS.labels(self.kind).dec()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """As channels does, without its hop to the one sync thread to close old database
@@ -113,6 +131,7 @@ class Consumer(AsyncJsonWebsocketConsumer):
 
 
 class CaseRoomConsumer(Consumer):
+    kind = "case_room"
     case: Case
     user: User
 
@@ -417,6 +436,8 @@ class CaseRoomConsumer(Consumer):
 
 class QueueFeedConsumer(Consumer):
     """Tells a professional's queue page, or a coordinator's dashboard, to refresh when it changes."""
+
+    kind = "queue_feed"
 
     async def connect(self) -> None:
         user, groups = await db(self.groups_for)()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consult.errors import CaseError, NotAllowed, WrongState
+from consult.metrics import CHAT_MESSAGES
 from consult.models import MESSAGE_MAX_LENGTH, Case, Document, Message, MessageKind, Status, User
 from realtime.events import case_group, send_event_on_commit
 
@@ -149,6 +150,7 @@ def message_post(
         if not client_id or existing is None:
             raise
         return existing, False
+    transaction.on_commit(CHAT_MESSAGES.inc)  # counted once stored (at once outside a transaction)
     return message, True
 
 
