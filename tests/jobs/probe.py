@@ -32,3 +32,14 @@ def fail(directory: str) -> None:
     with (Path(directory) / "tries").open("a") as out:
         out.write(f"{time.time()}\n")
     raise OperationalError("the database is restarting")
+
+
+@shared_task(base=Job, name="tests.jobs.probe.request_id")
+def request_id(directory: str) -> None:
+    """Logs a line and writes the request id its run has (the one of the request that queued it)."""
+    import logging
+
+    from consult.logs import request_id as current
+
+    logging.getLogger("tests.jobs.probe").warning("probe job ran")
+    (Path(directory) / "request_id").write_text(current.get())
