@@ -18,10 +18,9 @@ from django.test import Client, RequestFactory
 
 from consult.logs import JsonFormatter, RequestIdFilter, RequestIdMiddleware
 from consult.models import Case, User
-from tests.jobs.test_worker import Jobs, jobs  # noqa: F401 - real workers, and their fixture
+from tests.jobs.test_worker import Jobs
 from tests.live import ROOT, database_url
 from tests.realtime.conftest import Connect, room_path
-from tests.realtime.conftest import connect, fresh_channel_layer  # noqa: F401 - the sockets' fixtures
 
 FORGED = "forged-by-a-client"
 
@@ -78,7 +77,7 @@ def test_it_takes_a_trusted_proxys_request_id_only_short_and_plain(settings: Any
 
 @pytest.mark.django_db(transaction=True)
 def test_a_job_queued_in_a_request_logs_that_requests_id_in_a_real_worker(
-    jobs: Jobs,  # noqa: F811
+    jobs: Jobs,
     tmp_path: Path,
 ) -> None:
     from consult.celery import app
@@ -92,7 +91,11 @@ def test_a_job_queued_in_a_request_logs_that_requests_id_in_a_real_worker(
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         folder = ROOT / "var" / "celery" / Path(database_url()).stem
         (folder / "control").mkdir(parents=True, exist_ok=True)
-        options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "control_folder": str(folder / "control")}
+        options = {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "control_folder": str(folder / "control"),
+        }
 
     def view(request: HttpRequest) -> HttpResponse:
         with app.connection_for_write(transport_options=options) as broker:
@@ -115,7 +118,7 @@ def test_a_job_queued_in_a_request_logs_that_requests_id_in_a_real_worker(
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_a_sockets_log_lines_carry_its_connection_id(
-    connect: Connect,  # noqa: F811
+    connect: Connect,
     alice: User,
     case: Case,
     log_lines: io.StringIO,
