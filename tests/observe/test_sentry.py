@@ -48,7 +48,7 @@ class Collector(BaseHTTPRequestHandler):
         elif encoding == "deflate":
             body = zlib.decompress(body)
         elif encoding == "br":
-            import brotli  # type: ignore[import-not-found]
+            import brotli
 
             body = brotli.decompress(body)
         self.server.received.append(body)  # type: ignore[attr-defined]
