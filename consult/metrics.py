@@ -24,6 +24,7 @@ not forward `/metrics` from outside anyway.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 from collections.abc import Iterator
@@ -35,10 +36,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from consult.net import client_address
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A process that exits (a daphne stopped or restarted) takes its sockets out of the sum; one that
+    # is killed leaves them until the folder is emptied at the next start of the host's processes.
+    atexit.register(lambda: mark_process_dead(os.getpid()))
 
 OPEN_SOCKETS = Gauge("consult_open_sockets", "Websockets open now", ["kind"], multiprocess_mode="livesum")
 CHAT_MESSAGES = Counter("consult_chat_messages", "Chat messages stored (sockets and API)")

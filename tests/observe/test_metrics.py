@@ -127,3 +127,51 @@ async def test_it_counts_messages_through_a_real_socket_and_open_sockets_as_they
         assert value(opened, "consult_open_sockets", kind=kind) == value(before, "consult_open_sockets", kind=kind) + 1
         assert value(after, "consult_open_sockets", kind=kind) == value(before, "consult_open_sockets", kind=kind)
     assert value(after, "consult_chat_messages_total") == value(before, "consult_chat_messages_total") + 2
+
+
+COUNT_AND_SCRAPE = """
+import sys
+import django
+django.setup()
+from django.test import Client
+from consult.metrics import CHAT_MESSAGES, OPEN_SOCKETS
+
+CHAT_MESSAGES.inc(int(sys.argv[1]))
+OPEN_SOCKETS.labels("case_room").inc(int(sys.argv[1]))
+if sys.argv[2] == "scrape":
+    sys.stdout.write(Client(HTTP_HOST="127.0.0.1").get("/metrics").content.decode())
+"""
+
+
+@pytest.mark.django_db
+def test_it_sums_every_processs_counters_from_a_multiprocess_folder(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, database_url
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DATABASE_URL": database_url()}
+    env.pop("CONSULT_REQUIRE_SERVICES", None)
+
+    def run(count: int, then: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", COUNT_AND_SCRAPE, str(count), then],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    run(3, "exit")  # a process that counted and has exited (a restarted daphne)
+    page = run(4, "scrape")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    }
+    assert samples[("consult_chat_messages_total", ())] == 7  # counters: every process's, summed
+    assert samples[("consult_open_sockets", (("kind", "case_room"),))] == 4  # sockets: the live processes'
