@@ -59,6 +59,8 @@ def allowed(request: HttpRequest) -> bool:
     if not address:
         return False
     ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # a dual-stack socket's IPv4 client
+        ip = ip.ipv4_mapped
     return any(ip in network for network in allowed_networks())
 
 

@@ -36,6 +36,8 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
 @pytest.mark.django_db
 def test_it_refuses_metrics_to_an_address_outside_the_allowed_networks(settings: Any) -> None:
     assert Client(REMOTE_ADDR=OUTSIDE).get("/metrics").status_code == 403
+    assert Client(REMOTE_ADDR=f"::ffff:{OUTSIDE}").get("/metrics").status_code == 403
+    assert Client(REMOTE_ADDR="::ffff:127.0.0.1").get("/metrics").status_code == 200
     # A client's own X-Forwarded-For is not read without trusted proxies.
     assert Client(REMOTE_ADDR=OUTSIDE, HTTP_X_FORWARDED_FOR="127.0.0.1").get("/metrics").status_code == 403
     # Behind one proxy on this host, the address the proxy saw counts, not the proxy's.
