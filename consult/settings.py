@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -269,11 +270,23 @@ REDIS_CONFIGURED = bool(REDIS_URL or REDIS_SENTINELS)
 # Timeouts that fit each other: connecting gives up after REDIS_CONNECT_TIMEOUT, a command after
 # REDIS_SOCKET_TIMEOUT (the pub/sub layer never blocks on the server, so an idle subscriber never
 # reaches it); an idle pooled connection is PINGed before reuse after REDIS_HEALTH_CHECK seconds, so
-# a connection a restarted Redis dropped is replaced instead of failing the next command.
+# a connection a restarted Redis dropped is replaced instead of failing the next command. A Redis
+# host that is lost (a dead machine, not a stopped server) answers nothing, not even a refusal: the
+# kernel ends the connection when its keepalive probes (after 5 idle seconds, every 2 s, 3 unanswered)
+# or something sent (a health check's PING) go unanswered for about 10 s, so an idle subscriber
+# reconnects (through the sentinels, to the new master) and its sockets resync. Linux's defaults
+# would keep it waiting, deaf, for 15 minutes to two hours (tests/realtime/test_lost_redis_host.py).
+REDIS_KEEPALIVE_OPTIONS = {
+    socket.TCP_KEEPIDLE: 5,
+    socket.TCP_KEEPINTVL: 2,
+    socket.TCP_KEEPCNT: 3,
+    socket.TCP_USER_TIMEOUT: 10_000,  # milliseconds
+}
 REDIS_OPTIONS = {
     "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", 2),
     "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", 5),
     "socket_keepalive": True,
+    "socket_keepalive_options": REDIS_KEEPALIVE_OPTIONS,
     "health_check_interval": env_int("REDIS_HEALTH_CHECK", 15),
     "retry_on_timeout": True,
 }
@@ -362,6 +375,7 @@ else:
         "socket_timeout": REDIS_OPTIONS["socket_timeout"],
         "socket_connect_timeout": REDIS_OPTIONS["socket_connect_timeout"],
         "socket_keepalive": True,
+        "socket_keepalive_options": REDIS_KEEPALIVE_OPTIONS,
         "health_check_interval": REDIS_OPTIONS["health_check_interval"],
     }
     if CELERY_BROKER_URL.startswith("sentinel://"):
