@@ -89,11 +89,9 @@ def case_context(case: Case, user: User) -> dict[str, Any]:
         else None,
         "visit_schedule_form": HomeVisitScheduleForm() if can_arrange else None,
         "can_arrange_visit": can_arrange,
-        # The resident may carry the consultation to the union's lawyers (an injury at work).
-        "referral_documents": list(case.documents.order_by("pk"))
-        if case.resident_id == user.pk and case.anonymised_at is None
-        else None,
-        "referrals": list(case.referrals.filter(resident=user)) if case.resident_id == user.pk else [],
+        # The resident may carry the consultation to the union's lawyers (an injury at work); the
+        # page's own document list and timeline say what to offer and what was sent (no more reads).
+        "can_refer": case.resident_id == user.pk and case.anonymised_at is None,
         "can_suggest_referral": is_assignee and case.anonymised_at is None,
     }
 

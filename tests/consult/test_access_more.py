@@ -73,6 +73,7 @@ OK, NOT_FOUND, NOT_ALLOWED = "200", "404", "405"
 TO_LOGIN = "redirect to login"
 TO_CASE = "redirect to the case"
 TO_POSTER = "redirect to the new poster"
+TO_INTAKE = "redirect to the labour dispute's intake, from the case"
 REFUSED = (NOT_FOUND, NOT_ALLOWED, TO_LOGIN)
 
 MEDICAL, LEGAL = Kind.MEDICAL.value, Kind.LEGAL.value
@@ -126,6 +127,10 @@ MATRIX: dict[str, dict[str, dict[str, str]]] = {
     "note_edit": {"GET": _only({ASSIGNEE: OK}), "POST": _only({ASSIGNEE: TO_CASE})},
     "visit_request": _post_only(BACK_TO_CASE),
     **{f"visit_update:{action}": _post_only(BACK_TO_CASE) for action in VISIT_ACTIONS},
+    # Only the resident carries her consultation to the union (the others on it see the case: the
+    # service refuses them); only the doctor on it suggests that she does.
+    "refer": _post_only({**BACK_TO_CASE, OWNER: TO_INTAKE}),
+    "suggest_referral": _post_only(BACK_TO_CASE),
     **{f"record:{what}": _post_only(_only({ASSIGNEE: TO_CASE})) for what in LAWYER_RECORDS},
     "record:payment": _post_only(BACK_TO_CASE),
     # The labour intake's estimate while typing: figures in, an estimate out, nothing of any case.
@@ -133,7 +138,9 @@ MATRIX: dict[str, dict[str, dict[str, str]]] = {
 }
 
 CONSULT_CASE_KEYS = ("document_upload", "document_download", "summary_request", "receipt", "rate")
-MEDICAL_KEYS = ("note_edit", "visit_request", *(f"visit_update:{a}" for a in VISIT_ACTIONS))
+MEDICAL_KEYS = (
+    "note_edit", "visit_request", *(f"visit_update:{a}" for a in VISIT_ACTIONS), "refer", "suggest_referral"
+)
 LEGAL_KEYS = tuple(f"record:{what}" for what in (*LAWYER_RECORDS, "payment"))
 CASE_KEYS = (*CONSULT_CASE_KEYS, *MEDICAL_KEYS, *LEGAL_KEYS)
 PUBLIC_KEYS = ("verify_document", "track", "figures", "estimate_preview")
@@ -153,6 +160,7 @@ CHANGES: dict[tuple[str, str, str], str] = {
     ("posters", "POST", COORDINATOR): "posters",
     ("note_edit", "POST", ASSIGNEE): "notes",
     ("visit_request", "POST", OWNER): "visits",
+    ("suggest_referral", "POST", ASSIGNEE): "events",
     **{(f"visit_update:{a}", "POST", role): "visits" for a in VISIT_ACTIONS for role in (ASSIGNEE, COORDINATOR)},
     ("visit_update:cancelled", "POST", OWNER): "visits",
     ("record:contact", "POST", ASSIGNEE): "contacts",
@@ -302,7 +310,7 @@ def _url(key: str, world: World, reference: str) -> str:
         return reverse(name, args=[reference])
     if name == "document_download":
         return reverse(name, args=[reference, world.document.pk])
-    if name in ("note_edit", "visit_request"):
+    if name in ("note_edit", "visit_request", "refer", "suggest_referral"):
         return reverse(f"medical:{name}", args=[reference])
     if name == "visit_update":
         assert world.visit is not None
@@ -343,6 +351,8 @@ def _data(key: str, world: World) -> dict[str, Any]:
         return {"findings": "复查胸片清晰。", "impression": "好转。", "advice": "继续观察。", "urgency": "routine"}
     if key == "visit_request":
         return {"address": "青山村5号", "preferred_dates": "工作日上午"}
+    if key == "refer":
+        return {"documents": [str(world.document.pk)]}
     if key == "visit_update:schedule":
         when = timezone.localtime(timezone.now() + timedelta(days=3))
         return {"scheduled_for": when.strftime("%Y-%m-%d %H:%M")}
@@ -412,6 +422,7 @@ def _assert_outcome(response: Any, outcome: str, url: str, world: World) -> None
     expected = {
         TO_LOGIN: f"{reverse('login')}?next={quote(url)}",
         TO_CASE: reverse("case_detail", args=[world.case.reference]),
+        TO_INTAKE: f"{reverse('case_new', args=['sick-pay'])}?from={world.case.reference}",
     }
     if outcome == TO_POSTER:
         poster = Poster.objects.latest("pk")
@@ -490,10 +501,11 @@ def test_every_new_url_is_in_the_matrix() -> None:
         return {p.name for p in patterns if isinstance(p, URLPattern) and p.name}
 
     assert new_names <= names(urls.urlpatterns)
-    assert names(medical_urls.urlpatterns) == {"note_edit", "visit_request", "visit_update"}
+    medical = {"note_edit", "visit_request", "visit_update", "refer", "suggest_referral"}
+    assert names(medical_urls.urlpatterns) == medical
     assert names(legal_urls.urlpatterns) == {"record", "estimate_preview"}
     covered = {key.partition(":")[0] for key in MATRIX}
-    assert covered == new_names | {"note_edit", "visit_request", "visit_update", "record", "estimate_preview"}
+    assert covered == new_names | medical | {"record", "estimate_preview"}
     # Every role has an expected outcome on every URL and method.
     assert all(set(outcomes) == set(ROLES) for methods in MATRIX.values() for outcomes in methods.values())
 
@@ -502,7 +514,7 @@ def _allowed_role(key: str) -> tuple[str, str]:
     """A role and method that get through on `key` (the first the matrix lets in)."""
     for method, outcomes in MATRIX[key].items():
         for role, outcome in outcomes.items():
-            if outcome == OK or (key, method, role) in CHANGES:
+            if outcome in (OK, TO_INTAKE) or (key, method, role) in CHANGES:
                 return role, method
     raise AssertionError(f"nobody gets through on {key}")
 

@@ -171,7 +171,8 @@ def test_a_reload_in_the_middle_of_the_intake_keeps_what_was_typed_until_the_cas
     assert Case.objects.get(resident=alice).description == "咳嗽两周，夜里加重。"
 
     # Sent: the case page clears the draft, and the next intake starts empty.
-    phone.wait_for_function("Object.keys(localStorage).every(k => !k.startsWith('intake-draft:'))")
+    # A function, not an expression: Playwright polls an expression with eval, which the CSP forbids.
+    phone.wait_for_function("() => Object.keys(localStorage).every(k => !k.startsWith('intake-draft:'))")
     phone.goto(f"/services/{respiratory.code}/new/")
     expect(phone.locator("#id_complaint")).to_have_value("")
     expect(phone.locator("[data-draft-restored]")).to_be_hidden()
