@@ -138,6 +138,17 @@ def test_only_the_resident_carries_their_own_consultation(
     assert Case.objects.filter(kind=Kind.LEGAL).count() == 0
 
 
+def test_ids_no_document_can_have_carry_nothing_and_answer_no_error(
+    consultation: Case, alice: User, work_injury: Skill, login: Callable[..., Client]
+) -> None:
+    client = login(alice, "en")
+    sent = client.post(
+        reverse("medical:refer", args=[consultation.reference]), {"documents": ["9" * 30, "-3", "x", "0"]}
+    )
+    assert sent.status_code == 302
+    assert client.session[f"referral:{consultation.reference}"] == []
+
+
 def test_a_carried_file_is_the_residents_alone(
     consultation: Case, alice: User, bob: User, work_injury: Skill, login: Callable[..., Client], hangzhou: Any,
 ) -> None:
@@ -197,8 +208,9 @@ def test_an_app_opens_it_through_the_api_with_the_same_rules(
     outsider = token_client(token_for(bob)).post(url, {**body_, "carry_documents": [xray.pk]}, format="json")
     assert outsider.status_code == 404
     app = token_client(token_for(alice))
-    wrong = app.post(url, {**body_, "carry_documents": [xray.pk, 10**9]}, format="json")
-    assert wrong.status_code == 400 and "carry_documents" in wrong.json()["error"]["fields"]
+    for ids in ([xray.pk, 10**9], [xray.pk, 10**30], [-1]):
+        wrong = app.post(url, {**body_, "carry_documents": ids}, format="json")
+        assert wrong.status_code == 400 and "carry_documents" in wrong.json()["error"]["fields"], ids
     assert Case.objects.filter(kind=Kind.LEGAL).count() == 0
 
     made = app.post(url, {**body_, "carry_documents": [xray.pk]}, format="json")
