@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DAPHNE = Path(sys.executable).parent / "daphne"
 
 
+def run_python(
+    code: str, *args: str, env: dict[str, str], timeout: float, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`code` run by this Python in a process of its own, from the repository, with `env` (settings
+    read afresh: what a server started with that environment would do)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        check=check,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,13 +10,12 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.live import run_python
 
 OUTER = (
     "DEBUG",
@@ -65,15 +64,7 @@ def load(tmp_path: Path, **values: str) -> subprocess.CompletedProcess[str]:
         PRIVATE_FILES_ROOT=str(tmp_path / "private"),
     )
     env.update(values)
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); " + SHOW],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python("import django; django.setup(); " + SHOW, env=env, timeout=120)
 
 
 def refusal(result: subprocess.CompletedProcess[str]) -> str:

@@ -148,25 +148,14 @@ if sys.argv[2] == "scrape":
 @pytest.mark.django_db
 def test_it_sums_every_processs_counters_from_a_multiprocess_folder(tmp_path: Any) -> None:
     import os
-    import subprocess
-    import sys
 
-    from tests.live import ROOT, database_url
+    from tests.live import database_url, run_python
 
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DATABASE_URL": database_url()}
     env.pop("CONSULT_REQUIRE_SERVICES", None)
 
     def run(count: int, then: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", COUNT_AND_SCRAPE, str(count), then],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return done.stdout
+        return run_python(COUNT_AND_SCRAPE, str(count), then, env=env, timeout=60, check=True).stdout
 
     run(3, "exit")  # a process that counted and has exited (a restarted daphne)
     page = run(4, "scrape")

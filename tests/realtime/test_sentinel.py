@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.live import run_python
 from tests.sentinel import SentinelSet
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -46,15 +43,7 @@ def test_the_layer_cache_and_broker_work_through_sentinel_and_again_after_a_fail
         "LOG_LEVEL": "ERROR",
     }
 
-    result = subprocess.run(
-        [sys.executable, "-c", "from tests.sentinel import probe; probe()"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    result = run_python("from tests.sentinel import probe; probe()", env=env, timeout=90)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
