@@ -14,7 +14,10 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 
@@ -32,7 +35,8 @@ class SentinelPool(SentinelConnectionPool):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SentinelPool:
-        sentinel = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=dict(settings.REDIS_SENTINEL_KWARGS))
+        asking = {**settings.REDIS_SENTINEL_KWARGS, "retry": Retry(NoBackoff(), settings.REDIS_SENTINEL_RETRIES)}
+        sentinel = Sentinel(settings.REDIS_SENTINELS, sentinel_kwargs=asking)
         return cls(settings.REDIS_SENTINEL_MASTER, sentinel, **{**_database_and_password(url), **options})
 
 
@@ -40,5 +44,6 @@ def async_client(url: str, **options: Any) -> AsyncRedis:
     """An asyncio client of the Redis at `url`, or of the sentinels' master when they are set."""
     if not settings.REDIS_SENTINELS:
         return AsyncRedis.from_url(url, **options)
-    sentinel = AsyncSentinel(settings.REDIS_SENTINELS, sentinel_kwargs=dict(settings.REDIS_SENTINEL_KWARGS))
+    asking = {**settings.REDIS_SENTINEL_KWARGS, "retry": AsyncRetry(NoBackoff(), settings.REDIS_SENTINEL_RETRIES)}
+    sentinel = AsyncSentinel(settings.REDIS_SENTINELS, sentinel_kwargs=asking)
     return sentinel.master_for(settings.REDIS_SENTINEL_MASTER, **{**_database_and_password(url), **options})

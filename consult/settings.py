@@ -18,6 +18,9 @@ import django_stubs_ext
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from whitenoise.compress import Compressor
 
 from consult.logs import logging_config
@@ -297,6 +300,10 @@ REDIS_SENTINEL_KWARGS: dict[str, object] = {
 }
 if REDIS_SENTINEL_PASSWORD:
     REDIS_SENTINEL_KWARGS["password"] = REDIS_SENTINEL_PASSWORD
+# A sentinel that does not answer is skipped at once for the next one: redis-py would try it 10 more
+# times (its default retry), over 20 s with a lost sentinel host, for every new connection.
+# (Retry objects differ for asyncio clients and the others: each client adds its own.)
+REDIS_SENTINEL_RETRIES = 0
 _redis_url = urlsplit(REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0")
 REDIS_DB = int(_redis_url.path.strip("/") or 0)
 REDIS_PASSWORD = unquote(_redis_url.password) if _redis_url.password else None
@@ -305,7 +312,7 @@ if REDIS_SENTINELS:
         # channels_redis builds a SentinelConnectionPool from these keys (channels_redis.utils.create_pool).
         "sentinels": REDIS_SENTINELS,
         "master_name": REDIS_SENTINEL_MASTER,
-        "sentinel_kwargs": REDIS_SENTINEL_KWARGS,
+        "sentinel_kwargs": {**REDIS_SENTINEL_KWARGS, "retry": AsyncRetry(NoBackoff(), REDIS_SENTINEL_RETRIES)},
         "db": REDIS_DB,
         "password": REDIS_PASSWORD,
         **REDIS_OPTIONS,
@@ -380,7 +387,9 @@ else:
     }
     if CELERY_BROKER_URL.startswith("sentinel://"):
         CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
-        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = REDIS_SENTINEL_KWARGS
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {
+            **REDIS_SENTINEL_KWARGS, "retry": Retry(NoBackoff(), REDIS_SENTINEL_RETRIES)
+        }
 # A broker that is down must not hold a page or a chat message for long: a few quick tries.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -22,6 +22,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +122,10 @@ def publish_all(payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
     future = _publisher.submit(_send_all(layer, payloads))
     try:
         future.result(timeout=PUBLISH_TIMEOUT)
-    except Exception:
+    except Exception as error:
         future.cancel()
         # The change is committed; a client that missed these events resyncs from the database.
-        logger.exception("could not broadcast %s", ", ".join(f"{p['type']} to {group}" for group, p in payloads))
+        _not_broadcast(error, ", ".join(f"{p['type']} to {group}" for group, p in payloads))
 
 
 async def _send_all(layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) -> None:
@@ -135,9 +137,18 @@ async def _send_all(layer: Any, payloads: Sequence[tuple[str, dict[str, Any]]]) 
         payload = batch[0] if len(batch) == 1 else {"type": "events.batch", "events": batch}
         try:
             await layer.group_send(group, payload)
-        except Exception:
+        except Exception as error:
             # The change is committed; a client that missed this event resyncs from the database.
-            logger.exception("could not broadcast %s to %s", ", ".join(p["type"] for p in batch), group)
+            _not_broadcast(error, f"{', '.join(p['type'] for p in batch)} to {group}")
+
+
+def _not_broadcast(error: Exception, what: str) -> None:
+    """Redis out of reach (a restart, a failover, a lost host) is an outage the layer reports and
+    the clients get over by resyncing: a line, no traceback. Anything else is a fault: its traceback."""
+    if isinstance(error, RedisConnectionError | RedisTimeoutError | TimeoutError):
+        logger.warning("could not broadcast %s: Redis out of reach (%s)", what, error)
+    else:
+        logger.error("could not broadcast %s", what, exc_info=error)
 
 
 # Events that only tell a client to look again (its queue, its place in line, the dashboard): one

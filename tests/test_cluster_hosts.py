@@ -15,7 +15,8 @@ acknowledged message held exactly once, in order, by every tab after resync; the
 sending requests to the dead host within 10 s and no request fails meanwhile (but the 503 of the
 restart's moment); no 5xx once everything is back. The figures are printed.
 
-Redis failover is not here yet: see the TODO in `conversation` (the Sentinel settings land apart).
+Redis runs behind Sentinel (a master, its replica on another host, three sentinels); mid-conversation
+the master's host is lost and the replica takes over.
 
 Runs in the services pass (CONSULT_REQUIRE_SERVICES=1, or CONSULT_CLUSTER=1 alone): a part it
 cannot start fails it there, it never skips. Root and iproute2, nginx, Debian's PostgreSQL 15,
@@ -44,6 +45,7 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
+import redis
 import requests
 
 from consult.models import MessageKind
@@ -63,6 +65,8 @@ pytestmark = [
 ]
 
 DAPHNE_PORT = 8001
+SENTINEL_PORT = 26379
+SENTINEL_MASTER = "consult"
 FAIL_TIMEOUT = 10  # seconds nginx skips a daphne after a failure (max_fails=1), then tries it again
 PASSWORD = "consult2026"  # the demo accounts' (seed_demo)
 RESIDENT, RESIDENT_2 = "13800000002", "13800000003"  # 李大山 and 陈小梅: no cases of their own yet
@@ -122,6 +126,33 @@ class Cluster:
     sms: Path
     timings: dict[str, float]
     daphnes: dict[str, Daphne]
+    redis_hosts: list[Host]
+    sentinels: list[str]
+
+    def redis_master(self) -> str:
+        """The master's address as the sentinels that can be reached say it (those on lost hosts cannot)."""
+        for address in self.sentinels:
+            host, port = address.rsplit(":", 1)
+            client = redis.Redis(host=host, port=int(port), socket_timeout=1, socket_connect_timeout=1)
+            try:
+                master, _port = client.execute_command("SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+                return master.decode() if isinstance(master, bytes) else str(master)
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+        raise HarnessError("no sentinel answers")
+
+    def redis_failover(self) -> float:
+        """The master's host lost (its link down); seconds until the sentinels name the replica."""
+        lost = self.redis_hosts[0]
+        started = time.monotonic()
+        lost.link(up=False)
+        while time.monotonic() - started < 30:
+            if self.redis_master() == self.redis_hosts[1].address:
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise HarnessError("the sentinels did not promote the replica within 30 s")
 
     def session(self) -> requests.Session:
         http = requests.Session()
@@ -164,33 +195,45 @@ def start_cluster(directory: Path, cleanup: list[Callable[[], None]]) -> Cluster
     cleanup.append(network.close)
     balancer = network.add_host("lb", 2)
     apps = [network.add_host("app1", 11), network.add_host("app2", 12)]
-    db, cache, store = network.add_host("db", 21), network.add_host("redis", 31), network.add_host("s3", 41)
+    db, store = network.add_host("db", 21), network.add_host("s3", 41)
+    redis_hosts = [network.add_host("redis", 31), network.add_host("redis2", 32)]
 
     postgres = PostgresHost(db, network.suffix)
     cleanup.append(postgres.stop)
     postgres.start()
-    redis_log = directory / "redis.log"
-    redis = cache.popen(
-        [
-            REDIS_SERVER,
-            "--bind",
-            cache.address,
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        redis_log,
-    )
+    # Redis behind Sentinel, as deploy/RUNBOOK.md sets it up: the master on one host, its replica on
+    # another, and three sentinels (those two hosts and the database host): when the master's host
+    # is lost, the two sentinels left are a majority and promote the replica.
+    sentinel_hosts = [*redis_hosts, db]
+    for n, host in enumerate(redis_hosts):
+        log = directory / f"{host.name}.log"
+        replica_of = ["--replicaof", redis_hosts[0].address, "6379"] if n else []
+        folder = directory / host.name
+        folder.mkdir()
+        process = host.popen(
+            [
+                REDIS_SERVER, "--bind", host.address, "--port", "6379", "--save", "", "--appendonly", "no",
+                "--protected-mode", "no", "--dir", str(folder), *replica_of,
+            ],
+            log,
+        )
+        wait_for_tcp(host.address, 6379, f"redis-server on {host.name}", 20, process, log)
+    for host in sentinel_hosts:
+        folder = directory / f"sentinel-{host.name}"
+        folder.mkdir()
+        config = folder / "sentinel.conf"  # sentinel rewrites it: one of its own each
+        config.write_text(
+            f"port {SENTINEL_PORT}\nbind {host.address}\nprotected-mode no\ndaemonize no\ndir {folder}\n"
+            f"sentinel monitor {SENTINEL_MASTER} {redis_hosts[0].address} 6379 2\n"
+            f"sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n"
+            f"sentinel failover-timeout {SENTINEL_MASTER} 5000\n"
+        )
+        log = folder / "sentinel.log"
+        process = host.popen([REDIS_SERVER, str(config), "--sentinel"], log)
+        wait_for_tcp(host.address, SENTINEL_PORT, f"sentinel on {host.name}", 20, process, log)
+    sentinels = [f"{host.address}:{SENTINEL_PORT}" for host in sentinel_hosts]
     moto_log = directory / "moto.log"
     moto = store.popen([str(ROOT / ".venv" / "bin" / "moto_server"), "-H", store.address, "-p", "5000"], moto_log)
-    wait_for_tcp(cache.address, 6379, "redis-server", 20, redis, redis_log)
     wait_for_tcp(store.address, 5000, "moto_server", 30, moto, moto_log)
     s3_endpoint = f"http://{store.address}:5000"
     bucket = f"consult-{network.suffix}"
@@ -200,8 +243,10 @@ def start_cluster(directory: Path, cleanup: list[Callable[[], None]]) -> Cluster
 
     sms = directory / "sms"
     env = production_env(
-        f"redis://{cache.address}:6379/0",
+        "",  # Redis through the sentinels
         postgres.url,
+        REDIS_SENTINELS=",".join(sentinels),
+        REDIS_SENTINEL_MASTER=SENTINEL_MASTER,
         ALLOWED_HOSTS=balancer.address,
         CSRF_TRUSTED_ORIGINS=f"https://{balancer.address}",
         SITE_URL=f"https://{balancer.address}",
@@ -300,6 +345,8 @@ def start_cluster(directory: Path, cleanup: list[Callable[[], None]]) -> Cluster
         sms=sms,
         timings=timings,
         daphnes=daphnes,
+        redis_hosts=redis_hosts,
+        sentinels=sentinels,
     )
 
 
@@ -578,10 +625,12 @@ def conversation(cluster: Cluster, reference: str, resident: App, doctor: App, f
             marks["postgres restart"] = time.time()
             figures["postgres restart seconds"] = round(await asyncio.to_thread(cluster.postgres.restart), 2)
             await until(lambda: sum(len(t.acked) for t in tabs) >= 90, "90 acks after the restart", deadline, tabs)
-            # TODO(issue 16, Redis Sentinel): fail Redis over to its replica here (the sentinel
-            # helper's hosts: a replica and sentinels on their own namespaces, REDIS_SENTINELS and
-            # REDIS_SENTINEL_MASTER in the app hosts' environment), e.g. `cluster.redis_failover()`
-            # stopping the master's link, then wait for acks again as above.
+            # Redis's master host lost: the sentinels promote the replica, every client (layer,
+            # cache, broker, limits) asks them again, and the chat goes on.
+            marks["redis failover"] = time.time()
+            figures["redis failover seconds"] = round(await asyncio.to_thread(cluster.redis_failover), 2)
+            await until(lambda: sum(len(t.acked) for t in tabs) >= 100, "100 acks after the failover", deadline, tabs)
+            figures["acks again after the failover s"] = round(time.time() - marks["redis failover"], 2)
             marks["link up"] = time.time()
             await asyncio.to_thread(app1.link, up=True)
             # A rolling restart's step (RUNBOOK.md): app2's daphne stopped as systemd stops it and
@@ -688,10 +737,16 @@ def conversation(cluster: Cluster, reference: str, resident: App, doctor: App, f
     restart_end = restart_at + figures["postgres restart seconds"] + 5
     probes_down = [p for p in prober.results if down <= p[0] <= up]
     during_restart = [p for p in prober.results if restart_at <= p[0] <= restart_end]
+    failover_at = marks["redis failover"]
+    during_failover = [
+        p for p in prober.results if failover_at <= p[0] <= failover_at + figures["redis failover seconds"] + 5
+    ]
+    # A 503 (with Retry-After) is the honest answer while PostgreSQL restarts or Redis fails over.
     failed = [
         p
         for p in prober.results
-        if not (isinstance(p[1], int) and p[1] < 500) and not (p in during_restart and p[1] == 503)
+        if not (isinstance(p[1], int) and p[1] < 500)
+        and not (p in during_restart + during_failover and p[1] == 503)
     ]
     figures["app host lost"] = {
         "marked down after s": round(marked_down, 2),
@@ -711,6 +766,10 @@ def conversation(cluster: Cluster, reference: str, resident: App, doctor: App, f
     figures["postgres restart"] = {
         "probes during it": len(during_restart),
         "answered 503 (Retry-After)": sum(p[1] == 503 for p in during_restart),
+    }
+    figures["redis failover"] = {
+        "probes during it": len(during_failover),
+        "answered 503 (Retry-After)": sum(p[1] == 503 for p in during_failover),
     }
     assert marked_down <= ROUTED_WITHIN, figures["app host lost"]
     # After the first failure only nginx's retry of the host, once per fail_timeout (a request that
