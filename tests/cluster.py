@@ -18,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -419,3 +419,24 @@ async def until(condition: Callable[[], bool], what: str, deadline: float, tabs:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}: {[t.state() for t in tabs]}")
         await asyncio.sleep(0.02)
+
+
+def assert_held_exactly_once(tabs: list[Tab], stored: Sequence[Mapping[str, Any]]) -> None:
+    """Every typed message stored once, each tab's in its typing order, none refused for good, and
+    every tab holding exactly what is stored (`stored`: the case's messages by seq, as rows with
+    seq, kind, sender_id, client_id, body)."""
+    from consult.models import MessageKind
+
+    texts = [m for m in stored if m["kind"] == MessageKind.TEXT]
+    typed = [client_id for tab in tabs for client_id, _body in tab.script]
+    assert sorted(str(m["client_id"]) for m in texts) == sorted(typed)  # each stored once
+    for tab in tabs:
+        mine = [m["client_id"] for m in texts if str(m["client_id"]).startswith(tab.name + "-")]
+        assert mine == [client_id for client_id, _body in tab.script], f"{tab.name}: not in typing order"
+        assert [e for e in tab.errors if not e.get("retry")] == [], tab.state()
+        held = [
+            {"seq": m["seq"], "kind": m["kind"], "sender_id": m["sender_id"], "client_id": m["client_id"] or None,
+             "body": m["body"]}
+            for m in (tab.held[seq] for seq in sorted(tab.held))
+        ]
+        assert held == stored, tab.state()

@@ -48,9 +48,8 @@ import pytest
 import redis
 import requests
 
-from consult.models import MessageKind
 from tests.api.conftest import MEDICAL_BODY
-from tests.cluster import REDIS_SERVER, HarnessError, Tab, production_env, until
+from tests.cluster import REDIS_SERVER, HarnessError, Tab, assert_held_exactly_once, production_env, until
 from tests.consult import files_corpus as corpus
 from tests.deploy import DEPLOY, NGINX, nginx_main_conf, render_site, self_signed_certificate
 from tests.hosts import Host, Network, PostgresHost, run, wait_for_tcp
@@ -682,24 +681,7 @@ def conversation(cluster: Cluster, reference: str, resident: App, doctor: App, f
                 [reference],
             ).fetchall()
         ]
-    texts = [m for m in stored if m["kind"] == MessageKind.TEXT]
-    typed = [client_id for tab in tabs for client_id, _body in tab.script]
-    assert sorted(str(m["client_id"]) for m in texts) == sorted(typed)  # each stored once
-    for tab in tabs:
-        mine = [m["client_id"] for m in texts if str(m["client_id"]).startswith(tab.name + "-")]
-        assert mine == [client_id for client_id, _body in tab.script], f"{tab.name}: not in typing order"
-        assert [e for e in tab.errors if not e.get("retry")] == [], tab.state()
-        held = [
-            {
-                "seq": m["seq"],
-                "kind": m["kind"],
-                "sender_id": m["sender_id"],
-                "client_id": m["client_id"] or None,
-                "body": m["body"],
-            }
-            for m in (tab.held[seq] for seq in sorted(tab.held))
-        ]
-        assert held == stored, tab.state()
+    assert_held_exactly_once(tabs, stored)
 
     log = access_log(cluster)
     # The sockets: which host each tab's first one went to (logged when it closed).

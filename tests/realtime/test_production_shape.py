@@ -23,13 +23,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from consult import services
-from consult.models import Case, Message, MessageKind, Professional, User
+from consult.models import Case, Message, Professional, User
 from tests.cluster import (
     HOST,
     DaphneProcess,
     RedisServer,
     Tab,
     TcpProxy,
+    assert_held_exactly_once,
     production_env,
     proxied_database_url,
     until,
@@ -210,19 +211,7 @@ def test_a_conversation_survives_a_redis_restart_and_a_database_outage_on_two_da
     stored = list(
         Message.objects.filter(case=case).order_by("seq").values("seq", "kind", "sender_id", "client_id", "body")
     )
-    texts = [m for m in stored if m["kind"] == MessageKind.TEXT]
-    typed = [client_id for tab in tabs for client_id, _body in tab.script]
-    assert sorted(str(m["client_id"]) for m in texts) == sorted(typed)  # each stored once
-    for tab in tabs:
-        mine = [m["client_id"] for m in texts if str(m["client_id"]).startswith(tab.name + "-")]
-        assert mine == [client_id for client_id, _body in tab.script], f"{tab.name}: not in typing order"
-        assert [e for e in tab.errors if not e.get("retry")] == [], tab.state()
-        held = [
-            {"seq": m["seq"], "kind": m["kind"], "sender_id": m["sender_id"], "client_id": m["client_id"] or None,
-             "body": m["body"]}
-            for m in (tab.held[seq] for seq in sorted(tab.held))
-        ]
-        assert held == stored, tab.state()
+    assert_held_exactly_once(tabs, stored)
     acked_at = {client_id: (tab.acked[client_id], at) for tab in tabs for client_id, at in tab.acked_at.items()}
     late = [
         (tab.name, client_id, round(tab.received_at[seq] - deadline_for(at, outages), 1))
