@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import BigIntegerField
 from django.forms.models import model_to_dict
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -48,6 +49,11 @@ def city_not_covered(city: Any) -> dict[str, list[str]]:
     return {"city": [_("The service does not cover this city yet: choose one of the cities it lists.")]}
 
 
+def _row_id(value: object) -> bool:
+    # Out of a row id's range is refused here: SQLite cannot even compare integers over 64 bits.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= BigIntegerField.MAX_BIGINT
+
+
 def referral(fields: Mapping[str, Any], user: User) -> dict[str, Any]:
     """A dispute opened from the resident's consultation (`referred_from`), with copies of the
     documents of it they chose (`carry_documents`, ids from that case): as on the pages."""
@@ -58,7 +64,7 @@ def referral(fields: Mapping[str, Any], user: User) -> dict[str, Any]:
     if case.kind != Kind.MEDICAL or case.resident_id != user.pk:
         raise Http404
     ids = fields.get("carry_documents") or []
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+    if not isinstance(ids, list) or not all(_row_id(i) for i in ids):
         raise ValidationError({"carry_documents": [_("A list of document ids of the consultation.")]})
     if case.documents.filter(pk__in=ids).count() != len(set(ids)):
         raise ValidationError({"carry_documents": [_("These are not all documents of the consultation.")]})

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -185,7 +185,9 @@ def refer(request: HttpRequest, reference: str) -> HttpResponse:
     """The resident asks the union's lawyers about an injury at work: the documents they ticked
     are copied for the labour dispute's intake, which opens with the consultation's words."""
     case = _medical_case(request, reference)
-    ids = [int(value) for value in request.POST.getlist("documents") if value.isdigit()]
+    ids = [int(value) for value in request.POST.getlist("documents") if value.isdecimal()]
+    # An id no row can have names no document (and SQLite refuses integers over 64 bits).
+    ids = [i for i in ids if 0 < i <= BigIntegerField.MAX_BIGINT]
     try:
         carried = services.referral_carry(case=case, resident=_user(request), document_ids=ids)
     except CaseError as error:
