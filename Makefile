@@ -22,6 +22,11 @@ TEST_PACKAGES := poppler-utils chromium clamav-daemon nodejs nginx iproute2
 # The services pass in CI (CI=true): the real PostgreSQL and Redis on this machine.
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult
 CI_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Test processes (pytest-xdist). Much of the suite waits on servers, browsers and workers, so three
+# keep two cores busy; each takes its own test database and Redis database (tests/workers.py).
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 3
+PYTEST = $(PY) -m pytest -n $(TEST_WORKERS)
 
 # Every Python package is pinned, transitive ones included (an unpinned one once changed under the
 # chat in production). The direct dependencies are in requirements.in (runtime) and
@@ -97,11 +102,11 @@ test: system-packages $(STAMP)-dev messages $(E2E_TOOLS)
 
 test-embedded:
 	@echo "== tests: embedded defaults (SQLite, in-memory channel layer, local files)"
-	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+	env -u DATABASE_URL -u REDIS_URL $(PYTEST)
 
 test-services:
 	@echo "== tests: services (PostgreSQL, Redis)"
-	DATABASE_URL=$(CI_DATABASE_URL) REDIS_URL=$(CI_REDIS_URL) CONSULT_REQUIRE_SERVICES=1 $(PY) -m pytest
+	DATABASE_URL=$(CI_DATABASE_URL) REDIS_URL=$(CI_REDIS_URL) CONSULT_REQUIRE_SERVICES=1 $(PYTEST)
 
 lint: $(STAMP)-dev
 	$(VENV)/bin/ruff check .
