@@ -18,6 +18,11 @@ restart's moment); no 5xx once everything is back. The figures are printed.
 Redis runs behind Sentinel (a master, its replica on another host, three sentinels); mid-conversation
 the master's host is lost and the replica takes over.
 
+Last, the browsers (Debian's Chromium, as tests/e2e/): a resident on a phone opens a case through the
+balancer's address, a doctor on a desktop takes it, their sockets on different app hosts, and the
+resident's host is lost while they chat: her page reconnects through the balancer and every line
+arrives once, in order.
+
 Runs in the services pass (CONSULT_REQUIRE_SERVICES=1, or CONSULT_CLUSTER=1 alone): a part it
 cannot start fails it there, it never skips. Root and iproute2, nginx, Debian's PostgreSQL 15,
 redis-server and moto's server (in the dev requirements) are what it needs.
@@ -184,7 +189,9 @@ def popen_in_root(command: list[str], env: dict[str, str], log: Path) -> subproc
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
-def start_cluster(directory: Path, cleanup: list[Callable[[], None]]) -> Cluster:
+def start_cluster(directory: Path, cleanup: list[Callable[[], None]], **extra_env: str) -> Cluster:
+    """The hosts, their services and the balancer; `extra_env` goes to every app host (bench/cluster.py
+    lifts the per-person limits)."""
     for binary in (NGINX, Path(REDIS_SERVER), ROOT / ".venv" / "bin" / "moto_server"):
         if not binary.exists():
             raise HarnessError(f"{binary} is missing")
@@ -267,6 +274,9 @@ def start_cluster(directory: Path, cleanup: list[Callable[[], None]]) -> Cluster
         SINGLE_MACHINE="false",
         DB_POOL_SIZE="8",
         DB_CONN_MAX_AGE="0",
+        # Prometheus's place: the test reads each app host's own figures (which host holds a socket).
+        METRICS_ALLOWED_NETWORKS=str(network.subnet),
+        **extra_env,
     )
     # Once, from one app host: the schema, then the demo cast (services, doctors, residents).
     moment = time.monotonic()
@@ -810,6 +820,187 @@ def after_recovery(cluster: Cluster, resident: App, reference: str, figures: dic
     assert hosts == {"app1", "app2"}, [(e.path, e.upstream) for e in served]
 
 
+# --- the browsers --------------------------------------------------------------------------------
+
+BROWSER_RESIDENT = "13800000001"  # 王秀英: no case yet
+BROWSER_DOCTOR = "13900000004"  # 刘静, the only dermatologist
+BROWSER_RECOVERY_CODE = "demo0001"  # one of her recovery codes (seed_demo), used once: her second factor
+BROWSER_TIMEOUT_MS = 20_000
+RECONNECT_TIMEOUT_MS = 60_000  # a socket proxied to a lost host is cut by the balancer's TCP in ~13 s
+
+
+def sockets_on(cluster: Cluster, app: Host) -> int:
+    """Case-room sockets open on one app host now, by its own /metrics (read from the subnet, as
+    Prometheus would)."""
+    http = cluster.session()
+    # ALLOWED_HOSTS holds the site's name only (the balancer's address here).
+    answer = http.get(
+        f"http://{app.address}:{DAPHNE_PORT}/metrics", headers={"Host": cluster.balancer.address}, timeout=10
+    )
+    assert answer.status_code == 200, answer.status_code
+    match = re.search(r'^consult_open_sockets\{kind="case_room"\} ([\d.]+)$', answer.text, flags=re.MULTILINE)
+    return int(float(match[1])) if match else 0
+
+
+def browser_journey(cluster: Cluster, figures: dict[str, Any]) -> None:
+    """Debian's Chromium through the balancer's address: a resident on a phone opens a case, the
+    dermatologist takes it on her desktop, they chat with their sockets on different app hosts;
+    the resident's host is lost and her page reconnects (through the balancer, to the other host)
+    and the conversation goes on, every line once, in order."""
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, DESKTOP, LAUNCH_ARGS, PHONE, next_step, zh, zh_in
+
+    def log_in(page: Page, phone: str) -> None:
+        page.goto("/accounts/login/")
+        page.fill("#id_username", phone)
+        page.fill("#id_password", PASSWORD)
+        page.locator("main").get_by_role("button", name=zh("Log in with my password")).click()
+
+    def send(page: Page, text: str) -> None:
+        page.fill("#chat-input", text)
+        page.locator("#chat-form").get_by_role("button", name=zh_in("chat", "Send")).click()
+
+    def acked(page: Page, text: str) -> None:
+        mine = page.locator("#chat-log li.mine", has_text=text)
+        expect(mine).to_have_count(1, timeout=RECONNECT_TIMEOUT_MS)
+        expect(mine).to_have_attribute("data-seq", re.compile(r"^\d+$"), timeout=RECONNECT_TIMEOUT_MS)
+
+    def seen(page: Page, text: str) -> float:
+        started = time.monotonic()
+        expect(page.locator("#chat-log li.theirs", has_text=text)).to_have_count(1, timeout=RECONNECT_TIMEOUT_MS)
+        return time.monotonic() - started
+
+    def connected(page: Page) -> None:
+        expect(page.locator("#conn-state")).to_have_class("conn conn-connected", timeout=RECONNECT_TIMEOUT_MS)
+
+    def per_host(before: dict[str, int]) -> dict[str, int]:
+        """Case-room sockets opened on each host since `before` (sockets of the earlier
+        conversation a host still counts are not these pages')."""
+        return {app.name: sockets_on(cluster, app) - before.get(app.name, 0) for app in cluster.apps}
+
+    def settled(before: dict[str, int], sockets: int) -> dict[str, int]:
+        """`per_host` once a page's earlier socket (closed as it navigated) is no longer counted."""
+        deadline = time.monotonic() + 5
+        counts = per_host(before)
+        while sum(counts.values()) != sockets and time.monotonic() < deadline:
+            time.sleep(0.1)
+            counts = per_host(before)
+        return counts
+
+    started = time.monotonic()
+    result: dict[str, Any] = {}
+    figures["browsers"] = result
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        try:
+            options: dict[str, Any] = {"base_url": cluster.base, "ignore_https_errors": True}
+            phone = chromium.new_context(**PHONE, **options).new_page()
+            desk = chromium.new_context(**DESKTOP, **options).new_page()
+            errors: list[str] = []
+            for page in (phone, desk):
+                page.context.set_default_timeout(BROWSER_TIMEOUT_MS)
+                page.on("pageerror", lambda error: errors.append(str(error)))
+
+            # The resident logs in on her phone and opens a dermatology case (no document needed).
+            log_in(phone, BROWSER_RESIDENT)
+            expect(phone).not_to_have_url(re.compile(r"/accounts/login/"))
+            before = per_host({})
+            phone.goto("/services/dermatology/new/")
+            phone.fill("#id_complaint", "手背起红疹三天，很痒。")
+            phone.fill("#id_since_when", "三天")
+            phone.fill("#id_patient_age", "58")
+            phone.check("input[name=patient_sex][value=female]")
+            next_step(phone)
+            phone.check("#id_health_consent")
+            phone.locator("form[data-intake]").get_by_role("button", name=zh("Send"), exact=True).click()
+            expect(phone).to_have_url(re.compile(r"/cases/[^/]+/$"))
+            reference = phone.url.rstrip("/").rsplit("/", 1)[-1]
+            connected(phone)
+            hers = settled(before, 1)
+            phone_host = next(app for app in cluster.apps if hers[app.name] == 1)
+            result["reference"] = reference
+            result["case opened s"] = round(time.monotonic() - started, 1)
+
+            # The doctor logs in (password, then a recovery code as her second factor) and accepts it.
+            log_in(desk, BROWSER_DOCTOR)
+            expect(desk).to_have_url(re.compile(r"/accounts/2fa/verify/"))
+            desk.fill("#id_code", BROWSER_RECOVERY_CODE)
+            desk.locator("main").get_by_role("button", name=zh("Continue")).click()
+            expect(desk).to_have_url(re.compile(r"/work/$"))
+            desk.goto(f"/cases/{reference}/")
+            desk.get_by_role("button", name=zh("Accept the case")).click()
+            expect(desk.locator("#chat-form")).to_be_visible()
+            connected(desk)
+            expect(phone.locator("#case-status")).to_contain_text("刘静")
+
+            # The two sockets on different app hosts (round robin; the doctor's page opened again
+            # until hers lands on the host the resident's is not on).
+            hosts = settled(before, 2)
+            reloads = 0
+            while sorted(hosts.values()) != [1, 1] and reloads < 8:
+                reloads += 1
+                desk.reload()
+                connected(desk)
+                hosts = settled(before, 2)
+            result["case-room sockets per host"] = hosts
+            result["doctor's page reloads to split them"] = reloads
+            assert sorted(hosts.values()) == [1, 1], hosts
+
+            # Live both ways: each line reaches the other side through Redis, from host to host.
+            lines = [
+                (phone, desk, "医生您好，手背上的疹子越来越多。"),
+                (desk, phone, "您好，最近换过洗衣粉或护手霜吗？"),
+            ]
+            latencies = []
+            for sender, reader, text in lines:
+                send(sender, text)
+                latencies.append(seen(reader, text))
+                acked(sender, text)
+            result["line seen on the other side s"] = [round(s, 2) for s in latencies]
+
+            lost_at = time.monotonic()
+            phone_host.link(up=False)
+            # She writes at once; her socket (through the balancer to the lost host) is cut when the
+            # balancer's TCP gives up, her page reconnects to the other host and sends it then.
+            after = ["换了新的洗衣液。", "还有点发烧。"]
+            for text in after:
+                send(phone, text)
+            doctor_lines = ["先停用新的洗衣液。", "发烧的话请量一下体温告诉我。"]
+            for text in doctor_lines:
+                send(desk, text)
+            for text in after:
+                seen(desk, text)
+                acked(phone, text)
+            result["lost host"] = phone_host.name
+            result["her lines reached the doctor after the loss s"] = round(time.monotonic() - lost_at, 1)
+            for text in doctor_lines:
+                seen(phone, text)
+                acked(desk, text)
+            connected(phone)
+            # Both sockets on the host left (the lost one cannot be asked).
+            live = next(app for app in cluster.apps if app is not phone_host)
+            result[f"case-room sockets on {live.name} after"] = sockets_on(cluster, live) - before[live.name]
+            send(phone, "好的，谢谢医生。")
+            seen(desk, "好的，谢谢医生。")
+
+            # Every line once on both pages, each person's lines in the order they were typed.
+            expected = [lines[0][2], lines[1][2], *after, *doctor_lines, "好的，谢谢医生。"]
+            for page in (phone, desk):
+                texts = page.locator("#chat-log li[data-seq] p").all_inner_texts()
+                seqs = page.locator("#chat-log li[data-seq]").evaluate_all("items => items.map(li => li.dataset.seq)")
+                assert len(seqs) == len(set(seqs)), seqs
+                kept = [t for t in texts if t in expected]
+                assert sorted(kept) == sorted(expected), texts
+                assert [t for t in kept if t in after] == after, texts
+                assert [t for t in kept if t in doctor_lines] == doctor_lines, texts
+            assert errors == [], errors
+            phone_host.link(up=True)
+        finally:
+            chromium.close()
+    result["seconds"] = round(time.monotonic() - started, 1)
+
+
 def test_the_service_on_several_hosts_behind_the_balancer_survives_a_lost_host_and_a_database_restart(
     tmp_path: Path, cleanup: list[Callable[[], None]]
 ) -> None:
@@ -822,6 +1013,7 @@ def test_the_service_on_several_hosts_behind_the_balancer_survives_a_lost_host_a
         on_duty_race(cluster, figures)
         conversation(cluster, reference, resident, doctor, figures)
         after_recovery(cluster, resident, reference, figures)
+        browser_journey(cluster, figures)
     except BaseException:
         for log in [
             *sorted(tmp_path.glob("*.log")),
