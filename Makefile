@@ -115,7 +115,8 @@ lint: $(STAMP)-dev
 # Benchmarks run on PostgreSQL (the production database; created if missing) and their own redis-server;
 # then Lighthouse's scores of the resident's pages, on the embedded defaults with demo data (bench/lighthouse.py).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/consult_bench
-bench: EXTRA_PACKAGES = chromium nodejs
+# nginx and iproute2: bench/cluster.py builds the cluster test's hosts (as root; skipped otherwise).
+bench: EXTRA_PACKAGES = chromium nodejs nginx iproute2
 bench: system-packages $(STAMP)-dev messages $(LIGHTHOUSE_TOOLS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m bench.lighthouse

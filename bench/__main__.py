@@ -208,6 +208,12 @@ def main() -> None:
 
     notices_bench()
 
+    # 10. Chat and claims with the balancer routing to one app host, then to two, on hosts of their
+    #     own (network namespaces; root only, says why otherwise: bench/cluster.py).
+    from bench.cluster import main as cluster_bench
+
+    cluster_bench()
+
 
 if __name__ == "__main__":
     main()

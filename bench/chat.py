@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import ssl
 import sys
 import tempfile
 import time
@@ -105,12 +106,14 @@ class Stats:
     errors: list[str] = field(default_factory=list)
 
 
-async def open_socket(url: str, token: str | None) -> Any:
+async def open_socket(url: str, token: str | None, tls: ssl.SSLContext | None = None) -> Any:
     from websockets.asyncio.client import connect
 
     headers = {"Authorization": f"Token {token}"} if token else {}
+    # wss through a balancer (bench/cluster.py) with its own certificate authority.
+    options: dict[str, Any] = {"ssl": tls} if tls else {}
     return await connect(url, additional_headers=headers, ping_interval=None, proxy=None, open_timeout=30,
-                         max_queue=None)
+                         max_queue=None, **options)
 
 
 async def talker(ws: Any, name: str, stats: Stats, stop: asyncio.Event, interval: float | None) -> None:
