@@ -10,7 +10,9 @@ served by two daphnes on the same layer and measured in the same run.
   rate; send-to-receive p50 and p99 at the other side.
 - connect storm: 2,000 sockets (1,000 cases, resident and doctor) opened over 10 s.
 - reconnect storm: Redis restarted, then every socket drops and comes back at once with room.js's
-  jittered backoff; seconds until all are connected and caught up again.
+  jittered backoff; seconds until all are connected and caught up again (`BENCH_CHAT_TIMELINE=1`:
+  and per second, handshakes tried, opened, synced and failed; `BENCH_PYSPY=/path/to/py-spy`: the
+  first daphne's stacks during it, idle ones included, written under the run's folder).
 
 Run with `make bench`, or alone (PostgreSQL needed; the database is created if missing):
 `DATABASE_URL=postgres://postgres@127.0.0.1:5432/consult_bench .venv/bin/python -m bench.chat`
@@ -257,6 +259,8 @@ async def reconnect_storm(urls: list[str], cases: list[tuple[str, str, str]], so
         ws.transport.abort()
     started = time.monotonic()
     failures: list[str] = []
+    # What happened when, for the timeline: (seconds since the drop, event, what).
+    timeline: list[tuple[float, str, str]] = []
 
     async def back(i: int) -> Any:
         reference, resident, doctor = cases[i // 2]
@@ -264,14 +268,20 @@ async def reconnect_storm(urls: list[str], cases: list[tuple[str, str, str]], so
         while time.monotonic() - started < 60:
             await asyncio.sleep(random.random() * min(30.0, 2.0**attempt))
             attempt += 1
+            tried = time.monotonic() - started
+            timeline.append((tried, "tried", ""))
             try:
                 ws = await open_socket(urls[i % 2] + f"/ws/cases/{reference}/", resident if i % 2 == 0 else doctor)
+                timeline.append((time.monotonic() - started, "open", f"{time.monotonic() - started - tried:.1f}"))
                 await ws.send(json.dumps({"type": "hello", "last_seq": 0}))
                 async for raw in ws:
                     if json.loads(raw).get("type") == "synced":
+                        timeline.append((time.monotonic() - started, "synced", ""))
                         return ws
+                raise ConnectionError(f"closed before synced ({ws.close_code})")
             except Exception as error:
                 failures.append(type(error).__name__)
+                timeline.append((time.monotonic() - started, "failed", f"{type(error).__name__}: {error}"[:80]))
         return None
 
     back_sockets = await asyncio.gather(*(back(i) for i in range(len(sockets))))
@@ -279,7 +289,31 @@ async def reconnect_storm(urls: list[str], cases: list[tuple[str, str, str]], so
     for ws in back_sockets:
         if ws is not None:
             await ws.close()
-    return {"seconds": seconds, "back": sum(1 for ws in back_sockets if ws is not None), "retries": len(failures)}
+    return {"seconds": seconds, "back": sum(1 for ws in back_sockets if ws is not None), "retries": len(failures),
+            "timeline": timeline}
+
+
+def print_timeline(timeline: list[tuple[float, str, str]]) -> None:
+    """Per second of a reconnect storm: handshakes tried, opened, synced and failed (and why)."""
+    last = int(max((at for at, _event, _what in timeline), default=0.0)) + 1
+    print(f"  {'second':>8} {'tried':>7} {'open':>7} {'synced':>7} {'failed':>7}  slowest open (s)")
+    for second in range(last):
+        events = [(e, w) for at, e, w in timeline if second <= at < second + 1]
+        counts = {kind: sum(1 for e, _w in events if e == kind) for kind in ("tried", "open", "synced", "failed")}
+        slowest = max((float(w) for e, w in events if e == "open"), default=0.0)
+        print(f"  {second:>8} {counts['tried']:>7} {counts['open']:>7} {counts['synced']:>7} {counts['failed']:>7}  "
+              f"{slowest:.1f}")
+    kinds: dict[str, int] = {}
+    for _at, event, what in timeline:
+        if event == "failed":
+            kinds[what] = kinds.get(what, 0) + 1
+    for what, count in sorted(kinds.items(), key=lambda item: -item[1])[:8]:
+        print(f"  failed {count:>5}: {what}")
+
+
+def pid_of(daphne: Any) -> int:
+    assert daphne.process is not None
+    return int(daphne.process.pid)
 
 
 def main() -> None:
@@ -314,10 +348,24 @@ def main() -> None:
                 urls = [f"ws://127.0.0.1:{d.port}" for d in daphnes]
                 results[kind] = asyncio.run(chat_figures(urls, cases, app))
 
-                async def storms(urls: list[str] = urls, app: bool = app) -> dict[str, Any]:
+                async def storms(
+                    urls: list[str] = urls, app: bool = app, first: int = pid_of(daphnes[0])
+                ) -> dict[str, Any]:
                     sockets, figures = await storm(urls, cases, app)
                     if app:
+                        spy = None
+                        if os.environ.get("BENCH_PYSPY"):  # what the first daphne does in the storm
+                            out = directory / "reconnect.folded"
+                            print("py-spy:", out)
+                            spy = await asyncio.create_subprocess_exec(
+                                os.environ["BENCH_PYSPY"], "record", "--idle", "-d", "20", "-r", "100", "-f",
+                                "raw", "-o", str(out), "-p", str(first), stdout=asyncio.subprocess.DEVNULL,
+                                stderr=asyncio.subprocess.DEVNULL,
+                            )
+                            await asyncio.sleep(1.0)
                         figures["reconnect"] = await reconnect_storm(urls, cases, sockets, redis)
+                        if spy is not None:
+                            await spy.wait()
                     else:
                         for ws in sockets:
                             await ws.close()
@@ -349,6 +397,8 @@ def report(results: dict[str, Any]) -> None:
         print(f"  {'reconnect storm after a Redis restart':<42} {r['back']:>7} back in {r['seconds']:.1f} s "
               f"({r['retries']} retried handshakes)")
         print("  storm failures:", a["kinds"], b["kinds"])
+        if os.environ.get("BENCH_CHAT_TIMELINE"):
+            print_timeline(r["timeline"])
     if app["errors"]:
         print(f"  errors during the chat: {app['errors']}", app.get("error_kinds"))
 

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from accounts import access
 from consult.outage import outage_of
@@ -44,16 +46,14 @@ def _token(scope: dict[str, Any]) -> str | None:
     return None
 
 
+class SocketTokenAuthentication(TokenAuthentication):
+    def _cleanup_token(self, auth_token: Any) -> bool:
+        # knox also deletes the user's other expired tokens here, a query on every use: the
+        # API's requests do that housekeeping; a socket only refuses its own token once expired.
+        return auth_token.expiry is not None and auth_token.expiry < timezone.now()
+
+
 def _token_user(token: str) -> Any:
-    from knox.auth import TokenAuthentication
-    from rest_framework.exceptions import AuthenticationFailed
-
-    class SocketTokenAuthentication(TokenAuthentication):
-        def _cleanup_token(self, auth_token: Any) -> bool:
-            # knox also deletes the user's other expired tokens here, a query on every use: the
-            # API's requests do that housekeeping; a socket only refuses its own token once expired.
-            return auth_token.expiry is not None and auth_token.expiry < timezone.now()
-
     try:
         user, _auth = SocketTokenAuthentication().authenticate_credentials(token.encode())
     except AuthenticationFailed:

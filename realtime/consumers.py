@@ -141,14 +141,13 @@ class CaseRoomConsumer(Consumer):
         def open_connection() -> tuple[User, Case]:
             # One trip to the database for the user and the access check.
             user = verified_user(self.scope, user_of(self.scope))
-            return user, selectors.case_get_for_user(user=user, reference=reference)
+            return user, selectors.case_get_for_user(user=user, reference=reference, room=True)
 
         try:
             user, self.case = await db(open_connection)()
         except Http404:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
-        online = await presence.opened(case_id=self.case.pk, user_id=user.pk, channel_name=self.channel_name)
         self.user = user
         self.actor = f"user:{user.pk}"  # what the limits count by (consult/limits.py's form)
         self.language = user.language
@@ -162,9 +161,13 @@ class CaseRoomConsumer(Consumer):
         self.worker = asyncio.ensure_future(self.work())
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        # Accepted once access is known: the presence row is written after, so that in a storm a
+        # handshake waits for one trip to the database threads, not also for a presence batch
+        # queued behind the other sockets' access checks.
         await self.accept()
-        # The others heard it from the room; this socket joined the room after that.
-        await self.send_json({"type": "presence", "online": online})
+        # Who is online reaches this socket with the room's announcement (it is in the room now),
+        # and again with the `synced` that answers its hello.
+        await presence.opened(case_id=self.case.pk, user_id=user.pk, channel_name=self.channel_name)
         await self.send_place()
 
     async def disconnect(self, code: int) -> None:
@@ -380,7 +383,7 @@ class CaseRoomConsumer(Consumer):
         """A status change: the assignee may have changed, so the access is checked again."""
         try:
             self.case = await db(selectors.case_get_for_user)(
-                user=self.user, reference=self.case.reference
+                user=self.user, reference=self.case.reference, room=True
             )
         except Http404:
             await self.send_json({"type": "closed", "reason": "access"})

@@ -28,7 +28,7 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from consult.management.commands.serve import DAPHNE_OPTIONS
+from consult.management.commands.serve import DAPHNE_OPTIONS, listen_options
 from tests.live import DAPHNE, ROOT, database_url
 
 HOST = "127.0.0.1"
@@ -216,7 +216,7 @@ class DaphneProcess:
         if not os.access(DAPHNE, os.X_OK):
             raise HarnessError(f"{DAPHNE} is not installed")
         self.process = subprocess.Popen(
-            [str(DAPHNE), "-b", HOST, "-p", str(self.port), *DAPHNE_OPTIONS, self.asgi],
+            [str(DAPHNE), *listen_options(HOST, self.port), *DAPHNE_OPTIONS, self.asgi],
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self

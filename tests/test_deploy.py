@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from consult.management.commands.serve import DAPHNE_OPTIONS, PROXY_OPTIONS
+from consult.management.commands.serve import DAPHNE_OPTIONS, LISTEN_BACKLOG, PROXY_OPTIONS
 from notices.kinds import NoticeKind
 from realtime.shutdown import DRAIN_SECONDS
 from tests.deploy import DEPLOY, NGINX, nginx_main_conf, render_site, self_signed_certificate
@@ -103,7 +103,8 @@ def test_the_daphne_unit_runs_daphne_as_make_run_does_and_waits_for_its_drain() 
     joined = " ".join(command)
     assert " ".join(DAPHNE_OPTIONS) in joined and " ".join(PROXY_OPTIONS) in joined
     assert command[-1] == "consult.asgi:application"
-    assert "-p %i" in joined  # the instance is the port
+    # The instance is the port, listened on with make run's backlog.
+    assert f"-e tcp:port=%i:interface=${{DAPHNE_BIND}}:backlog={LISTEN_BACKLOG}" in joined
     # systemd's SIGKILL must not cut the drain (sockets closed with 4503, presence cleaned up).
     assert service["KillSignal"] == "SIGTERM"
     assert int(service["TimeoutStopSec"]) >= DRAIN_SECONDS + 5

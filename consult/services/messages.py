@@ -169,12 +169,27 @@ def message_system(*, case: Case, verb: str, actor: User | None, detail: dict[st
     return message
 
 
+# What message_payload reads of a message, its sender and its document.
+PAYLOAD_FIELDS = (
+    "seq", "kind", "sender__name", "body", "document__original_name", "document__content_type", "client_id",
+    "detail", "created_at",
+)
+
+
 def messages_after(*, case: Case, seq: int, limit: int = 500) -> list[Message]:
-    return list(
+    """A page of `case`'s messages after `seq`, for message_payload. The case is the caller's, not
+    read again, and the sender and document bring only what the payload says: every socket of a
+    restarted process asks for its page at once, and the ORM building the case's, the sender's and
+    the document's every column cost more than the query (2.8 ms of CPU for an empty page)."""
+    messages = list(
         Message.objects.filter(case=case, seq__gt=seq)
-        .select_related("sender", "document", "case")
+        .select_related("sender", "document")
+        .only(*PAYLOAD_FIELDS)
         .order_by("seq")[:limit]
     )
+    for message in messages:
+        message.case = case
+    return messages
 
 
 def read_mark(*, case: Case, user: User, seq: int) -> int:

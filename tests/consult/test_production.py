@@ -101,8 +101,11 @@ def served(tmp_path: Path, production: dict[str, str]) -> Iterator[str]:
                 )
                 assert result.returncode == 0, (step, result.stdout[-2000:], result.stderr[-2000:])
             elif program == ".venv/bin/daphne":
-                arguments = [a if a != "0.0.0.0" else "127.0.0.1" for a in step[1:]]  # noqa: S104
-                arguments[arguments.index("-p") + 1] = str(port)
+                endpoint = step[step.index("-e") + 1]
+                assert "port=8000:interface=0.0.0.0:" in endpoint, endpoint
+                arguments = [
+                    a.replace("port=8000:interface=0.0.0.0:", f"port={port}:interface=127.0.0.1:") for a in step[1:]
+                ]
                 with log.open("wb") as out:
                     daphne = subprocess.Popen(
                         [str(VENV_BIN / "daphne"), *arguments], cwd=site, env=production,

@@ -20,6 +20,8 @@ from tests.realtime.conftest import Connect, Socket, receive_until, room_path, s
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+TRANSACTION = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+
 
 @pytest.fixture
 def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -161,6 +163,7 @@ async def test_it_replays_a_page_a_hello_with_who_is_online_on_the_last_page(
     for n in range(7):
         await database_sync_to_async(chat.message_post)(case=case, sender=alice, body=f"第{n}条", client_id=f"c{n}")
     comm = await connect(alice, room_path(case.reference))
+    await receive_until(comm, "presence")  # the connect's presence row, written after the accept
     trips.clear()
 
     seqs: list[int] = []
@@ -300,3 +303,107 @@ async def test_it_refuses_only_the_socket_whose_case_is_gone_in_a_batch(
     assert isinstance(results[1], IntegrityError)
     names = await database_sync_to_async(lambda: list(Connection.objects.values_list("channel_name", flat=True)))()
     assert names == ["kept"]
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL run on the database threads, in order (not SQLite's BEGIN and COMMIT)."""
+    from django.test.utils import CaptureQueriesContext
+
+    run: list[str] = []
+    original = realtime_db._OnDatabaseThread.thread_handler
+
+    def captured(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        with CaptureQueriesContext(connection) as queries:
+            try:
+                return original(self, loop, *args, **kwargs)
+            finally:
+                run.extend(q["sql"] for q in queries.captured_queries if not q["sql"].startswith(TRANSACTION))
+
+    monkeypatch.setattr(realtime_db._OnDatabaseThread, "thread_handler", captured)
+    return run
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("who", ["resident", "doctor"])
+async def test_a_tokens_connect_costs_four_statements_and_reads_only_what_the_room_uses(
+    who: str, alice: User, doctor: Professional, case: Case, statements: list[str]
+) -> None:
+    user = alice if who == "resident" else doctor.user
+    _, token = await database_sync_to_async(AuthToken.objects.create)(user)
+    comm = socket_for(room_path(case.reference), origin=None)
+    comm.scope["headers"].append((b"authorization", f"Token {token}".encode()))
+    accepted, _ = await comm.connect(timeout=2)
+    assert accepted
+    await receive_until(comm, "presence")
+
+    # The token with its user; the case with the access rule; the presence row; who is online.
+    assert len(statements) == 4, "\n".join(s[:90] for s in statements)
+    token_read, case_read, insert, online = statements
+    assert "knox_authtoken" in token_read and "consult_case" in case_read
+    assert insert.startswith("INSERT") and "realtime_connection" in online
+    # The case, its status and skill, and whether its two people are active: not the 78 columns
+    # of the case with its skill, resident, assignee and the assignee's user.
+    columns = case_read.split(" FROM ")[0].count(",") + 1
+    assert columns <= 12 and "consult_skill" not in case_read, case_read
+    await comm.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_it_answers_a_connect_before_the_presence_row_is_written(
+    alice: User, doctor: Professional, case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a storm the presence batches queue behind the other sockets' access checks: the
+    handshake waits for its own access check only, and the presence follows."""
+    import asyncio
+
+    from realtime import presence
+
+    release = asyncio.Event()
+    original = presence.opened
+
+    async def held(**kwargs: Any) -> Any:
+        await release.wait()
+        return await original(**kwargs)
+
+    monkeypatch.setattr(presence, "opened", held)
+    _, token = await database_sync_to_async(AuthToken.objects.create)(alice)
+    comm = socket_for(room_path(case.reference), origin=None)
+    comm.scope["headers"].append((b"authorization", f"Token {token}".encode()))
+    accepted, _ = await comm.connect(timeout=2)
+    assert accepted  # while the presence write is held
+    release.set()
+    assert [p["id"] for p in (await receive_until(comm, "presence"))["online"]] == [alice.pk]
+    await comm.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_hello_replays_what_the_room_broadcast_without_reading_the_case_again(
+    connect: Connect, alice: User, doctor: Professional, case: Case, statements: list[str]
+) -> None:
+    from consult.models import Document
+    from consult.services import messages as chat
+    from tests.realtime.conftest import hello
+
+    def post() -> list[dict[str, Any]]:
+        document = Document.objects.create(
+            case=case, uploader=alice, storage_key="replay-test", original_name="化验单.jpg",
+            content_type="image/jpeg", size=1, sha256="0" * 64,
+        )
+        posted = [
+            chat.message_post(case=case, sender=alice, body="你好", client_id="c1")[0],
+            chat.message_post(case=case, sender=doctor.user, body="", client_id="c2", document=document)[0],
+        ]
+        return [chat.message_payload(message) for message in posted]
+
+    payloads = await database_sync_to_async(post)()
+    comm = await connect(alice, room_path(case.reference))
+    await receive_until(comm, "presence")
+    statements.clear()
+
+    replayed, _synced = await hello(comm)
+    assert replayed[-2:] == payloads  # as broadcast live, the document's name, kind and link included
+    assert [m["kind"] for m in replayed[:-2]] == ["system"]  # "assigned", rendered as before
+    assert payloads[1]["document"]["is_image"] and case.reference in payloads[1]["document"]["url"]
+    assert len(statements) == 2  # the page; who is online
+    assert "consult_case" not in statements[0], statements[0]

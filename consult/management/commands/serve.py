@@ -35,11 +35,25 @@ DAPHNE_OPTIONS = ["--websocket_connect_timeout", "30"]
 # without a proxy, or any client could name its own scheme.
 PROXY_OPTIONS = ["--proxy-headers"]
 STOP_SECONDS = 15.0  # daphne drains its sockets within 10 s
+# Connections the kernel holds for daphne before it accepts them (Twisted's default is 50; Linux
+# caps it at net.core.somaxconn, 4096 by default). Past it a new connection's SYN is dropped and
+# the client's kernel sends it again only after 1, 3, 7, 15 s: in a reconnect storm of 2,000
+# sockets on two daphnes, 523 overflows made handshakes arrive in waves 5 s apart, most of the
+# storm's 31 s. Twisted's endpoint string is the only way to say it (daphne's -b/-p cannot).
+LISTEN_BACKLOG = 2048
+
+
+def listen_options(host: str, port: int) -> list[str]:
+    """daphne's options for listening on host:port with LISTEN_BACKLOG (in place of -b/-p)."""
+    from daphne.endpoints import build_endpoint_description_strings
+
+    endpoint = build_endpoint_description_strings(host=host, port=port)[0]
+    return ["-e", f"{endpoint}:backlog={LISTEN_BACKLOG}"]
 
 
 def daphne_command(host: str, port: int) -> list[str]:
     proxy = PROXY_OPTIONS if settings.TRUSTED_PROXIES > 0 else []
-    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), *DAPHNE_OPTIONS, *proxy,
+    return [sys.executable, "-m", "daphne", *listen_options(host, port), *DAPHNE_OPTIONS, *proxy,
             "consult.asgi:application"]
 
 
