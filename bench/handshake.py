@@ -36,6 +36,7 @@ ROUNDS = int(os.environ.get("BENCH_HANDSHAKE_ROUNDS", "3"))
 AT_ONCE = 16
 TICKS = os.sysconf("SC_CLK_TCK")
 PYSPY = os.environ.get("BENCH_PYSPY", "")
+BASELINE = os.environ.get("BENCH_BASELINE_TREE", "")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -127,12 +128,18 @@ def main() -> None:
             if kind == "bare":
                 daphne.asgi = "bench.bare_asgi:application"
             daphnes[kind] = daphne.start()
+        if BASELINE:
+            # The same room from another checkout (e.g. the commit before a change), measured in
+            # the same rounds: on a shared machine, A/B in one run is the honest comparison.
+            daphne = DaphneProcess({**env, "PYTHONPATH": BASELINE}, directory, "handshake-baseline")
+            daphne.cwd = Path(BASELINE)
+            daphnes["baseline"] = daphne.start()
         try:
             for daphne in daphnes.values():
                 daphne.wait()
             for kind, daphne in daphnes.items():
                 assert daphne.process is not None
-                asyncio.run(round_of(f"ws://127.0.0.1:{daphne.port}", cases, kind == "app", daphne.process.pid, 64))
+                asyncio.run(round_of(f"ws://127.0.0.1:{daphne.port}", cases, kind != "bare", daphne.process.pid, 64))
             # Rounds alternate between the two, so that a change of load on the machine touches both.
             for n in range(ROUNDS):
                 for kind, daphne in daphnes.items():
@@ -146,7 +153,7 @@ def main() -> None:
                         # The tool named by the one running the benchmark.
                         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
                         time.sleep(1.0)
-                    figures = asyncio.run(round_of(f"ws://127.0.0.1:{daphne.port}", cases, kind == "app",
+                    figures = asyncio.run(round_of(f"ws://127.0.0.1:{daphne.port}", cases, kind != "bare",
                                                    daphne.process.pid, SOCKETS))
                     results.setdefault(kind, []).append(figures)
                     if spy is not None:
@@ -162,22 +169,21 @@ def main() -> None:
 
 def report(results: dict[str, list[dict[str, float]]]) -> None:
     load = os.getloadavg()
-    print(f"{'handshake, one daphne, 16 at a time':<44} {'app':>10} {'bare':>10}   (load {load[0]:.2f})")
-    app = statistics.median(r["cpu_ms"] for r in results["app"])
-    bare = statistics.median(r["cpu_ms"] for r in results["bare"])
-    print(f"  {'daphne CPU ms per handshake (median)':<42} {app:10.2f} {bare:10.2f}   x{app / bare:5.2f}")
-    app_rounds = " ".join(f"{r['cpu_ms']:.2f}" for r in results["app"])
-    bare_rounds = " ".join(f"{r['cpu_ms']:.2f}" for r in results["bare"])
-    print(f"  {'  each round':<42} {app_rounds}  /  {bare_rounds}")
-    print(f"  {'handshakes per second (median)':<42} {statistics.median(r['per_s'] for r in results['app']):10.1f} "
-          f"{statistics.median(r['per_s'] for r in results['bare']):10.1f}")
-    for key, label in (("hello_ms", "hello -> synced"), ("close_ms", "close")):
-        if key in results["bare"][0]:
-            bare_figure = f"{statistics.median(r[key] for r in results['bare']):10.2f}"
-        else:
-            bare_figure = f"{'-':>10}"
-        print(f"  {'daphne CPU ms per ' + label + ' (median)':<42} "
-              f"{statistics.median(r[key] for r in results['app']):10.2f} {bare_figure}")
+    kinds = [kind for kind in ("app", "baseline", "bare") if kind in results]
+    print(f"{'handshake, one daphne each, 16 at a time':<44}" + "".join(f"{k:>10}" for k in kinds)
+          + f"   (load {load[0]:.2f})")
+
+    def row(label: str, key: str) -> None:
+        cells = [f"{statistics.median(r[key] for r in results[k]):10.2f}" if key in results[k][0] else f"{'-':>10}"
+                 for k in kinds]
+        print(f"  {label:<42}" + "".join(cells))
+
+    row("daphne CPU ms per handshake (median)", "cpu_ms")
+    for kind in kinds:
+        print(f"  {'  each round, ' + kind:<42} " + " ".join(f"{r['cpu_ms']:.2f}" for r in results[kind]))
+    row("handshakes per second (median)", "per_s")
+    row("daphne CPU ms per hello -> synced (median)", "hello_ms")
+    row("daphne CPU ms per close (median)", "close_ms")
     failed = sum(r["failures"] for rs in results.values() for r in rs)
     if failed:
         print(f"  failed handshakes: {failed}")

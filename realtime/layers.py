@@ -37,6 +37,61 @@ class _Shard(RedisSingleShardConnection):
         super().__init__(*args, **kwargs)
         self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._changes: list[tuple[bool, str, asyncio.Future[None]]] = []  # (subscribe?, channel, done)
+        self._changer: asyncio.Task[None] | None = None
+
+    # Subscriptions change together too: every socket subscribes its own channel and its groups
+    # as it connects and unsubscribes them as it closes, one command each under the lock. In a
+    # reconnect storm the handshakes' subscriptions waited behind thousands of unsubscriptions
+    # of the sockets that had just dropped. Here the changes waiting when the last command ends
+    # go out as one SUBSCRIBE or UNSUBSCRIBE per run of the same kind, still in the order made.
+    async def subscribe(self, channel: str) -> None:
+        await self._change(True, channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._change(False, channel)
+
+    async def _change(self, subscribe: bool, channel: str) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._changes.append((subscribe, channel, done))
+        if self._changer is None or self._changer.done():
+            self._changer = asyncio.create_task(self._send_changes())
+        await done
+
+    async def _send_changes(self) -> None:
+        while self._changes:
+            batch, self._changes = self._changes, []
+            error: BaseException | None = None
+            try:
+                async with self._lock:
+                    for subscribe, channels in _runs(batch):
+                        if subscribe:
+                            todo = [c for c in dict.fromkeys(channels) if c not in self._subscribed_to]
+                        else:
+                            todo = [c for c in dict.fromkeys(channels) if c in self._subscribed_to]
+                        if not todo:
+                            continue
+                        self._ensure_redis()
+                        self._ensure_receiver()
+                        if subscribe:
+                            await self._pubsub.subscribe(*todo)
+                            self._subscribed_to.update(todo)
+                        else:
+                            await self._pubsub.unsubscribe(*todo)
+                            self._subscribed_to.difference_update(todo)
+            except asyncio.CancelledError:  # the loop is closing: nobody waits for ever
+                for _subscribe, _channel, done in [*batch, *self._changes]:
+                    done.cancel()
+                self._changes = []
+                raise
+            except Exception as failed:  # each caller hears it, as from its own command
+                error = failed
+            for _subscribe, _channel, done in batch:
+                if not done.done():
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
 
     async def publish(self, channel: str, message: bytes) -> None:
         sent = asyncio.get_running_loop().create_future()
@@ -97,6 +152,17 @@ class _Shard(RedisSingleShardConnection):
         data = layer.channel_layer.serialize(RESYNC_EVENT)
         for queue in list(layer.channels.values()):
             queue.put_nowait(data)
+
+
+def _runs(batch: list[tuple[bool, str, asyncio.Future[None]]]) -> list[tuple[bool, list[str]]]:
+    """The changes of a batch as runs of the same kind, in order: (subscribe?, channels)."""
+    runs: list[tuple[bool, list[str]]] = []
+    for subscribe, channel, _done in batch:
+        if runs and runs[-1][0] == subscribe:
+            runs[-1][1].append(channel)
+        else:
+            runs.append((subscribe, [channel]))
+    return runs
 
 
 class _LoopLayer(RedisPubSubLoopLayer):

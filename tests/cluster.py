@@ -211,13 +211,14 @@ class DaphneProcess:
         self.log = directory / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.asgi = "consult.asgi:application"
+        self.cwd = ROOT  # the checkout it serves
 
     def start(self) -> DaphneProcess:
         if not os.access(DAPHNE, os.X_OK):
             raise HarnessError(f"{DAPHNE} is not installed")
         self.process = subprocess.Popen(
             [str(DAPHNE), *listen_options(HOST, self.port), *DAPHNE_OPTIONS, self.asgi],
-            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=self.cwd, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self
 

@@ -81,3 +81,40 @@ async def test_every_publisher_hears_that_redis_is_gone_and_publishing_resumes_w
     assert (await asyncio.wait_for(layer.receive(channel), timeout=10))["type"] == "layer.resync"
     await layer.group_send("room", {"type": "room.message", "n": 5})
     assert await asyncio.wait_for(layer.receive(channel), timeout=5) == {"type": "room.message", "n": 5}
+
+
+@pytest.mark.asyncio
+async def test_it_subscribes_and_unsubscribes_the_sockets_of_a_storm_together_in_the_order_they_came(
+    layer: ResyncingPubSubChannelLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sockets = [await layer.new_channel() for _ in range(100)]
+    await layer.group_add("warm", sockets[0])  # the connection is open
+    commands: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    async def counted(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        commands.append(b"".join(command) if isinstance(command, list) else command)
+        await send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    # 100 sockets join their rooms at once; then the first half leave while the others join
+    # again a room the first half just left (that order decides what stays subscribed).
+    await asyncio.gather(*(layer.group_add(f"room-{n}", channel) for n, channel in enumerate(sockets)))
+    assert len(commands) <= 2  # one SUBSCRIBE each, one after the other, without the batching
+    commands.clear()
+    await asyncio.gather(
+        *(layer.group_discard(f"room-{n}", sockets[n]) for n in range(50)),
+        *(layer.group_add(f"room-{n}", sockets[n + 50]) for n in range(50)),
+    )
+    assert len(commands) <= 3
+
+    # Every room still followed hears its broadcast; every room left is left.
+    for n in range(50):
+        await layer.group_send(f"room-{n}", {"type": "room.message", "n": n})
+        assert (await asyncio.wait_for(layer.receive(sockets[n + 50]), timeout=5))["n"] == n
+    for n in range(50, 100):
+        await layer.group_send(f"room-{n}", {"type": "room.message", "n": n})
+        assert (await asyncio.wait_for(layer.receive(sockets[n]), timeout=5))["n"] == n
+    shard = layer._get_layer()._shards[0]  # type: ignore[attr-defined]
+    assert all(layer._get_layer()._get_group_channel_name(f"room-{n}") in shard._subscribed_to  # type: ignore[attr-defined]
+               for n in range(100))
