@@ -203,7 +203,12 @@ def main() -> None:
 
     chat_bench()
 
-    # 9. Notices delivered through the outbox by a real worker, against a bare task (bench/notices.py).
+    # 9. Daphne CPU per socket handshake, hello and close, against the bare consumer (bench/handshake.py).
+    from bench.handshake import main as handshake_bench
+
+    handshake_bench()
+
+    # 10. Notices delivered through the outbox by a real worker, against a bare task (bench/notices.py).
     from bench.notices import run as notices_bench
 
     notices_bench()
