@@ -115,6 +115,6 @@ async def test_it_subscribes_and_unsubscribes_the_sockets_of_a_storm_together_in
     for n in range(50, 100):
         await layer.group_send(f"room-{n}", {"type": "room.message", "n": n})
         assert (await asyncio.wait_for(layer.receive(sockets[n]), timeout=5))["n"] == n
-    shard = layer._get_layer()._shards[0]  # type: ignore[attr-defined]
-    assert all(layer._get_layer()._get_group_channel_name(f"room-{n}") in shard._subscribed_to  # type: ignore[attr-defined]
+    shard = layer._get_layer()._shards[0]
+    assert all(layer._get_layer()._get_group_channel_name(f"room-{n}") in shard._subscribed_to
                for n in range(100))
