@@ -26,7 +26,7 @@ CI_REDIS_URL ?= redis://127.0.0.1:6379/0
 # keep two cores busy; each takes its own test database and Redis database (tests/workers.py).
 # TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 3
-PYTEST = $(PY) -m pytest -n $(TEST_WORKERS)
+PYTEST = $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # Every Python package is pinned, transitive ones included (an unpinned one once changed under the
 # chat in production). The direct dependencies are in requirements.in (runtime) and

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close
@@ -26,104 +27,97 @@ RESYNC_EVENT = {"type": "layer.resync"}
 # How long a failing receive loop waits before trying again (redis-py retries inside each try).
 RETRY_SECONDS = 0.5
 
+Item = TypeVar("Item")
 
-class _Shard(RedisSingleShardConnection):
-    """Publishes go out together: channels_redis sends one at a time, holding its lock through
-    each round trip, so a process could publish only as fast as Redis answered one (a backlog of
-    seconds behind 16 claimers, and a ceiling on the chat of every daphne). Here those waiting
-    when the last trip ends are sent in one pipeline, still in the order they were made."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._outbox: list[tuple[str, bytes, asyncio.Future[None]]] = []
+class _Batches(Generic[Item]):
+    """Items put while a batch is being sent go out together as the next batch, in the order put.
+    Each caller waits for its own item and hears the batch's error as its own."""
+
+    def __init__(self, send: Callable[[list[Item]], Awaitable[None]]) -> None:
+        self._send = send
+        self._waiting: list[tuple[Item, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
-        self._changes: list[tuple[bool, str, asyncio.Future[None]]] = []  # (subscribe?, channel, done)
-        self._changer: asyncio.Task[None] | None = None
 
-    # Subscriptions change together too: every socket subscribes its own channel and its groups
-    # as it connects and unsubscribes them as it closes, one command each under the lock. In a
-    # reconnect storm the handshakes' subscriptions waited behind thousands of unsubscriptions
-    # of the sockets that had just dropped. Here the changes waiting when the last command ends
-    # go out as one SUBSCRIBE or UNSUBSCRIBE per run of the same kind, still in the order made.
-    async def subscribe(self, channel: str) -> None:
-        await self._change(True, channel)
-
-    async def unsubscribe(self, channel: str) -> None:
-        await self._change(False, channel)
-
-    async def _change(self, subscribe: bool, channel: str) -> None:
+    async def put(self, item: Item) -> None:
         done = asyncio.get_running_loop().create_future()
-        self._changes.append((subscribe, channel, done))
-        if self._changer is None or self._changer.done():
-            self._changer = asyncio.create_task(self._send_changes())
+        self._waiting.append((item, done))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_waiting())
         await done
 
-    async def _send_changes(self) -> None:
-        while self._changes:
-            batch, self._changes = self._changes, []
+    async def _send_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
             error: BaseException | None = None
             try:
-                async with self._lock:
-                    for subscribe, channels in _runs(batch):
-                        if subscribe:
-                            todo = [c for c in dict.fromkeys(channels) if c not in self._subscribed_to]
-                        else:
-                            todo = [c for c in dict.fromkeys(channels) if c in self._subscribed_to]
-                        if not todo:
-                            continue
-                        self._ensure_redis()
-                        self._ensure_receiver()
-                        if subscribe:
-                            await self._pubsub.subscribe(*todo)
-                            self._subscribed_to.update(todo)
-                        else:
-                            await self._pubsub.unsubscribe(*todo)
-                            self._subscribed_to.difference_update(todo)
+                await self._send([item for item, _done in batch])
             except asyncio.CancelledError:  # the loop is closing: nobody waits for ever
-                for _subscribe, _channel, done in [*batch, *self._changes]:
+                for _item, done in [*batch, *self._waiting]:
                     done.cancel()
-                self._changes = []
+                self._waiting = []
                 raise
-            except Exception as failed:  # each caller hears it, as from its own command
+            except Exception as failed:
                 error = failed
-            for _subscribe, _channel, done in batch:
-                if not done.done():
+            for _item, done in batch:
+                if not done.done():  # its caller may have given up waiting
                     if error is None:
                         done.set_result(None)
                     else:
                         done.set_exception(error)
 
-    async def publish(self, channel: str, message: bytes) -> None:
-        sent = asyncio.get_running_loop().create_future()
-        self._outbox.append((channel, message, sent))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_outbox())
-        await sent
 
-    async def _send_outbox(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            error: BaseException | None = None
-            try:
-                async with self._lock:
-                    self._ensure_redis()
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        for channel, message, _sent in batch:
-                            pipe.publish(channel, message)
-                        await pipe.execute()
-            except asyncio.CancelledError:  # the loop is closing: nobody waits for ever
-                for _channel, _message, sent in [*batch, *self._outbox]:
-                    sent.cancel()
-                self._outbox = []
-                raise
-            except Exception as failed:  # each publisher hears it, as from its own PUBLISH
-                error = failed
-            for _channel, _message, sent in batch:
-                if not sent.done():  # its publisher may have given up waiting
-                    if error is None:
-                        sent.set_result(None)
-                    else:
-                        sent.set_exception(error)
+class _Shard(RedisSingleShardConnection):
+    """Publishes go out together: channels_redis sends one at a time, holding its lock through
+    each round trip, so a process could publish only as fast as Redis answered one (a backlog of
+    seconds behind 16 claimers, and a ceiling on the chat of every daphne). Here those waiting
+    when the last trip ends are sent in one pipeline, still in the order they were made.
+
+    Subscriptions change together too: every socket subscribes its own channel and its groups as
+    it connects and unsubscribes them as it closes, one command each under the lock. In a
+    reconnect storm the handshakes' subscriptions waited behind thousands of unsubscriptions of
+    the sockets that had just dropped. Here the changes waiting when the last command ends go out
+    as one SUBSCRIBE or UNSUBSCRIBE per run of the same kind, still in the order made."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._publishes = _Batches[tuple[str, bytes]](self._publish_all)
+        self._changes = _Batches[tuple[bool, str]](self._change_all)  # (subscribe?, channel)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._publishes.put((channel, message))
+
+    async def _publish_all(self, batch: list[tuple[str, bytes]]) -> None:
+        async with self._lock:
+            self._ensure_redis()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, message in batch:
+                    pipe.publish(channel, message)
+                await pipe.execute()
+
+    async def subscribe(self, channel: str) -> None:
+        await self._changes.put((True, channel))
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._changes.put((False, channel))
+
+    async def _change_all(self, batch: list[tuple[bool, str]]) -> None:
+        async with self._lock:
+            for subscribe, channels in _runs(batch):
+                if subscribe:
+                    todo = [c for c in dict.fromkeys(channels) if c not in self._subscribed_to]
+                else:
+                    todo = [c for c in dict.fromkeys(channels) if c in self._subscribed_to]
+                if not todo:
+                    continue
+                self._ensure_redis()
+                self._ensure_receiver()
+                if subscribe:
+                    await self._pubsub.subscribe(*todo)
+                    self._subscribed_to.update(todo)
+                else:
+                    await self._pubsub.unsubscribe(*todo)
+                    self._subscribed_to.difference_update(todo)
 
     async def _do_receiving(self) -> None:
         lost = False
@@ -154,10 +148,10 @@ class _Shard(RedisSingleShardConnection):
             queue.put_nowait(data)
 
 
-def _runs(batch: list[tuple[bool, str, asyncio.Future[None]]]) -> list[tuple[bool, list[str]]]:
+def _runs(batch: list[tuple[bool, str]]) -> list[tuple[bool, list[str]]]:
     """The changes of a batch as runs of the same kind, in order: (subscribe?, channels)."""
     runs: list[tuple[bool, list[str]]] = []
-    for subscribe, channel, _done in batch:
+    for subscribe, channel in batch:
         if runs and runs[-1][0] == subscribe:
             runs[-1][1].append(channel)
         else:
