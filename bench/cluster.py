@@ -1,5 +1,5 @@
 """One app host against two, behind the balancer, in the same run: the hosts of the cluster test
-(tests/hosts.py, built by tests/test_cluster_hosts.py's `start_cluster`: nginx, two app hosts
+(tests/hosts.py, built by tests/cluster_hosts.py's `start_cluster`: nginx, two app hosts
 with daphne and a Celery worker, PostgreSQL, Redis behind Sentinel, S3), the balancer first
 routing to app1 alone, then to both (the other host's `server` line marked `down`, nginx reloaded).
 
@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")
 
 if TYPE_CHECKING:
+    from tests.cluster_hosts import Cluster
     from tests.hosts import Host
-    from tests.test_cluster_hosts import Cluster
 
 CLAIMERS = int(os.environ.get("BENCH_CLAIMERS", "16"))
 CLAIM_QUEUE = int(os.environ.get("BENCH_CLUSTER_QUEUE", "10000"))  # enough for both runs
@@ -113,7 +113,7 @@ def seed() -> None:
 def route(cluster: Cluster, directory: Path, apps: list[Host]) -> None:
     """The balancer sends requests and sockets to `apps` only: the others' `server` lines marked down,
     nginx reloaded (SIGHUP; new workers take the new upstreams)."""
-    from tests.test_cluster_hosts import DAPHNE_PORT
+    from tests.cluster_hosts import DAPHNE_PORT
 
     nginx = directory / "nginx"
     site = nginx / "site.conf"
@@ -127,7 +127,7 @@ def route(cluster: Cluster, directory: Path, apps: list[Host]) -> None:
 
 
 def served_by(cluster: Cluster, since: float, path: str) -> dict[str, int]:
-    from tests.test_cluster_hosts import access_log
+    from tests.cluster_hosts import access_log
 
     found = Counter(cluster.app_of(e.upstream) for e in access_log(cluster) if e.started >= since and path in e.path)
     return dict(sorted(found.items()))
@@ -245,7 +245,7 @@ def main() -> None:
         print(f"{'one app host against two (cluster)':<44} skipped: {reason}")
         return
     from tests.cluster import HarnessError
-    from tests.test_cluster_hosts import start_cluster
+    from tests.cluster_hosts import start_cluster
 
     directory = Path(tempfile.mkdtemp(prefix="consult-cluster-bench-"))
     cleanup: list[Callable[[], None]] = []
