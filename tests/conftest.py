@@ -18,6 +18,12 @@ from tests.sms import sms  # noqa: F401 - the fixture: one-time codes sent by SM
 PASSWORD = "a-Long-test-pass-7"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests of a minute or more first (in their order): run last, one of them held a whole
+    # pass open for minutes after the other test processes had finished everything else.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     # In CI the second pass must really use PostgreSQL and Redis: a missing service fails the run.
     if os.environ.get("CONSULT_REQUIRE_SERVICES") == "1":

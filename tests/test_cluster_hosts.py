@@ -55,6 +55,7 @@ from tests.hosts import Host
 from tests.live import ROOT
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.cluster,
     pytest.mark.skipif(
         os.environ.get("CONSULT_REQUIRE_SERVICES") != "1" and os.environ.get("CONSULT_CLUSTER") != "1",

@@ -15,6 +15,7 @@ from consult.errors import CaseError
 from consult.models import Case, CaseEvent, Message, Professional, Skill, Status, User, Verb
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.skipif(
         connection.vendor != "postgresql",

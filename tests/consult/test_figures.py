@@ -575,6 +575,7 @@ def _reference(n: int) -> str:
     return f"Q{n:07d}"
 
 
+@pytest.mark.slow
 def test_it_computes_the_figures_with_100000_cases_in_as_many_queries_as_with_10(
     skill_factory: Callable[..., Skill], login: Callable[..., Client]
 ) -> None:

@@ -56,9 +56,12 @@ def fresh_copy(target: Path) -> Path:
 
 
 # It runs on its own SQLite file whatever the pass: once (the embedded pass) is enough.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("CONSULT_REQUIRE_SERVICES") == "1", reason="the same run as in the embedded pass"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("CONSULT_REQUIRE_SERVICES") == "1", reason="the same run as in the embedded pass"
+    ),
+]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -167,6 +168,7 @@ def every_page(
     }
 
 
+@pytest.mark.slow
 def test_every_page_of_every_role_passes_axe_has_big_targets_and_asks_no_other_host(
     browsers: Browsers,
     server: Daphne,

@@ -79,6 +79,7 @@ def start_cluster(
     return redis, daphnes
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 @needs_postgresql
@@ -150,6 +151,7 @@ def deadline_for(acked_at: float, outages: list[tuple[float, float]]) -> float:
     return acked_at + DEAF_LIMIT
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 @needs_postgresql

@@ -27,6 +27,7 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
         redis.stop()
 
 
+@pytest.mark.slow
 def test_the_layer_cache_and_broker_work_through_sentinel_and_again_after_a_failover(
     sentinels: SentinelSet, tmp_path: Path
 ) -> None:
