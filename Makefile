@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp
 # Debian packages the code needs: gettext compiles the translations; Pango, HarfBuzz-subset (fast
 # font subsetting: 0.1 s a PDF instead of 6 s) and the Noto CJK fonts let WeasyPrint print Chinese.
-SYSTEM_PACKAGES := gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
+# FFmpeg's ffprobe and ffmpeg read voice messages (consult/files.py check_audio) in a child process.
+SYSTEM_PACKAGES := gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk ffmpeg
 # The tests also read PDFs back as text (poppler) and drive a real browser (Debian's Chromium,
 # launched by Playwright with executable_path: Playwright's own browser download cannot work here).
 # clamav-daemon: the upload scan is tested against a real clamd with a local EICAR-only database.

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import unicodedata
 import warnings
@@ -436,6 +438,166 @@ def check_received(received: Received) -> CheckedFile:
         name=f"{stem}.{extension}",
         received_sha256=received.sha256,
     )
+
+
+# --- voice messages ------------------------------------------------------------------------
+
+# What phones' browsers record: Chromium WebM with Opus, Safari (iOS) MP4 with AAC, Firefox Ogg with
+# Opus. The first bytes choose the demuxer FFmpeg is forced to use, so a file never picks its own
+# (an HLS playlist or a concat script would make FFmpeg open other files or addresses).
+AUDIO_TYPES = {"audio/webm": "webm", "audio/mp4": "m4a", "audio/ogg": "ogg"}
+_AUDIO_SNIFFED = {
+    "video/webm": ("matroska", "audio/webm", "opus"),
+    "audio/webm": ("matroska", "audio/webm", "opus"),
+    "video/mp4": ("mp4", "audio/mp4", "aac"),
+    "audio/mp4": ("mp4", "audio/mp4", "aac"),
+    "audio/m4a": ("mp4", "audio/mp4", "aac"),
+    "audio/x-m4a": ("mp4", "audio/mp4", "aac"),
+    "audio/ogg": ("ogg", "audio/ogg", "opus"),
+}
+# A recording whose header promises more than this beyond what decodes is cut short.
+_TRUNCATED_SLACK_SECONDS = 0.5
+# What FFmpeg's demuxers say of a file that ends inside a packet or an element.
+_CUT_SHORT = (b"ended prematurely", b"partial file", b"Truncated", b"truncated")
+
+
+@dataclass(frozen=True)
+class CheckedAudio:
+    file: CheckedFile
+    duration_ms: int
+
+
+def _audio_type() -> UploadRefused:
+    return UploadRefused(
+        _("This is not a voice recording the chat can play. Please record it again with the microphone button."),
+        code="audio_type",
+    )
+
+
+def _audio_video() -> UploadRefused:
+    return UploadRefused(
+        _("This file contains video. Only voice recordings can be sent as voice messages."), code="audio_video"
+    )
+
+
+def _audio_too_long() -> UploadRefused:
+    return UploadRefused(
+        _("The recording is too long. A voice message may be at most %(minutes)d minutes.")
+        % {"minutes": max(1, settings.VOICE_MAX_SECONDS // 60)},
+        code="audio_too_long",
+    )
+
+
+def _audio_damaged() -> UploadRefused:
+    return UploadRefused(
+        _("The recording is damaged or incomplete. Please record it again."), code="audio_damaged"
+    )
+
+
+def _run_ffmpeg_tool(command: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """One FFmpeg tool on a hostile file: its own process, bounded in address space (prlimit) and
+    time (killed after UPLOAD_DECODE_SECONDS), never reading standard input, sharing the decode
+    slots with pictures."""
+    memory = settings.UPLOAD_DECODE_MEMORY_MB * 1024 * 1024
+    env = {"PATH": os.environ.get("PATH", "")}
+    with _DECODE_SLOTS:
+        try:
+            return subprocess.run(  # noqa: S603 - fixed programs and arguments, no shell
+                ["prlimit", f"--as={memory}", "--", *command],  # noqa: S607 - Debian's tools on PATH
+                capture_output=True, timeout=settings.UPLOAD_DECODE_SECONDS, env=env, check=False,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            logger.warning("Recording refused: not read within %s s", settings.UPLOAD_DECODE_SECONDS)
+            raise _audio_damaged() from None
+        except FileNotFoundError:
+            # FFmpeg missing is the server's fault, never the resident's file: no 500 page either.
+            logger.error("Recording not checked: ffprobe/ffmpeg (Debian package ffmpeg) is not installed")
+            raise StorageUnavailable("ffmpeg is not installed") from None
+
+
+def _probe_audio(path: str, demuxer: str) -> dict[str, Any]:
+    done = _run_ffmpeg_tool([
+        "ffprobe", "-v", "error", "-hide_banner", "-protocol_whitelist", "file", "-f", demuxer,
+        "-show_entries", "format=format_name,duration:stream=codec_type,codec_name", "-of", "json", path,
+    ])  # fmt: skip
+    if done.returncode != 0:
+        raise _audio_damaged()
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        raise _audio_damaged() from None
+    return found if isinstance(found, dict) else {}
+
+
+def _decoded_seconds(path: str, demuxer: str) -> float:
+    """How long the first audio stream lasts when decoded to its end (at most the limit and one
+    second more): what a phone plays, whatever the header says. Any decoding error refuses it."""
+    done = _run_ffmpeg_tool([
+        "ffmpeg", "-v", "warning", "-hide_banner", "-nostdin", "-nostats", "-xerror",
+        "-protocol_whitelist", "file", "-f", demuxer, "-i", path,
+        "-map", "0:a:0", "-t", str(settings.VOICE_MAX_SECONDS + 1), "-f", "null", "-progress", "pipe:1", "-",
+    ])  # fmt: skip
+    # -xerror: a packet that does not decode stops it. A file cut short mid-packet only earns a
+    # warning from the demuxer; other warnings (timestamps that repeat, as browsers' recordings
+    # have) are not the listener's concern.
+    if done.returncode != 0 or any(marker in done.stderr for marker in _CUT_SHORT):
+        raise _audio_damaged()
+    times = [
+        int(line.split(b"=", 1)[1])
+        for line in done.stdout.splitlines()
+        if line.startswith(b"out_time_us=") and line.split(b"=", 1)[1].strip().isdigit()
+    ]
+    if not times:
+        raise _audio_damaged()
+    return max(times) / 1_000_000
+
+
+def check_audio(received: Received) -> CheckedAudio:
+    """Judge a voice recording by its bytes: a container and codec phones record, one audio stream
+    and no video, no longer than VOICE_MAX_SECONDS, decodable to its end. Raises UploadRefused
+    with the reason, ScannerUnavailable or StorageUnavailable (nothing to check it with)."""
+    kind = filetype.guess(received.data)
+    sniffed = _AUDIO_SNIFFED.get(kind.mime if kind else "")
+    if sniffed is None:
+        raise _audio_type()
+    demuxer, content_type, codec = sniffed
+    scan(received.data)
+    with tempfile.NamedTemporaryFile(prefix="voice-", suffix=f".{AUDIO_TYPES[content_type]}") as handle:
+        handle.write(received.data)
+        handle.flush()
+        probed = _probe_audio(handle.name, demuxer)
+        streams = probed.get("streams") or []
+        kinds = [str(stream.get("codec_type")) for stream in streams if isinstance(stream, dict)]
+        # A cover picture in an MP4 is a video stream too: refused like any video.
+        if "video" in kinds:
+            raise _audio_video()
+        audio = [stream for stream in streams if isinstance(stream, dict) and stream.get("codec_type") == "audio"]
+        if len(audio) != 1 or set(kinds) - {"audio"}:
+            raise _audio_type()
+        if audio[0].get("codec_name") != codec:
+            raise _audio_type()
+        try:
+            promised = float((probed.get("format") or {}).get("duration") or "nan")
+        except (TypeError, ValueError):
+            promised = float("nan")
+        # Refused from the header when it says so: a 2-hour recording is never decoded.
+        if promised > settings.VOICE_MAX_SECONDS:
+            raise _audio_too_long()
+        seconds = _decoded_seconds(handle.name, demuxer)
+    if seconds > settings.VOICE_MAX_SECONDS:
+        raise _audio_too_long()
+    if seconds <= 0 or promised - seconds > _TRUNCATED_SLACK_SECONDS:
+        raise _audio_damaged()
+    stem = received.name.rsplit(".", 1)[0] if "." in received.name else received.name
+    checked = CheckedFile(
+        data=received.data,
+        content_type=content_type,
+        sha256=received.sha256,
+        name=f"{stem}.{AUDIO_TYPES[content_type]}",
+        received_sha256=received.sha256,
+    )
+    return CheckedAudio(file=checked, duration_ms=round(seconds * 1000))
 
 
 # --- malware scan --------------------------------------------------------------------------

@@ -521,6 +521,7 @@ class DocumentKind(models.TextChoices):
     SICK_LEAVE = "sick_leave", _("Sick-leave note")
     OTHER = "other", _("Other")
     SUMMARY = "summary", _("Generated summary")
+    VOICE = "voice", _("Voice message")
 
 
 class Document(models.Model):
@@ -544,6 +545,9 @@ class Document(models.Model):
         _("verification code"), max_length=32, unique=True, null=True, blank=True, editable=False
     )
     created_at = models.DateTimeField(_("added"), default=timezone.now)
+    # Of a voice message, as decoded when it was checked (a browser's recording often has none in
+    # its header).
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("document")
@@ -560,6 +564,10 @@ class Document(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+    @property
+    def is_audio(self) -> bool:
+        return self.content_type.startswith("audio/")
 
 
 MESSAGE_MAX_LENGTH = 4000

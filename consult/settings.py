@@ -632,6 +632,9 @@ UPLOAD_MAX_IMAGE_PIXELS = env_int("UPLOAD_MAX_IMAGE_PIXELS", 50_000_000)
 # waits. A 50-megapixel picture needs about 600 MB and a few seconds.
 UPLOAD_DECODE_MEMORY_MB = env_int("UPLOAD_DECODE_MEMORY_MB", 1024)
 UPLOAD_DECODE_SECONDS = env_int("UPLOAD_DECODE_SECONDS", 20)
+# Voice messages (consult/files.py check_audio, read by FFmpeg within the limits above): at most
+# this long. Five minutes of Opus is about 1 MB.
+VOICE_MAX_SECONDS = env_int("VOICE_MAX_SECONDS", 300)
 # Files are read whole in the upload view; Django's own limit must not cut them first.
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES_PER_CASE
 # Whole request bodies, kept by daphne before the body is read (consult/bodylimit.py): with a

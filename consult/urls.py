@@ -40,6 +40,7 @@ urlpatterns = [
     path("cases/<str:reference>/", views.case_detail, name="case_detail"),
     path("cases/<str:reference>/messages/", views.chat_history, name="chat_history"),
     path("cases/<str:reference>/documents/", views.document_upload, name="document_upload"),
+    path("cases/<str:reference>/voice/", views.voice_upload, name="voice_upload"),
     path("cases/<str:reference>/details/", views.case_details_edit, name="case_details_edit"),
     path(
         "cases/<str:reference>/documents/<int:document_id>/",

@@ -42,6 +42,7 @@ from consult.models import Case, Document, Professional, Role, Skill, Status, Us
 from consult.net import client_address
 from consult.once import submit_once
 from consult.services.reads import case_read_record
+from consult.services.voice import voice_message_post
 from jobs.selectors import job_failures_open
 
 View = Callable[..., HttpResponseBase]
@@ -185,6 +186,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "promise_late": promised is not None and promised < timezone.now(),
             "reopen_until": reopen_until if reopen_until and reopen_until > timezone.now() else None,
             "can_chat": case.status not in (Status.CLOSED, Status.WITHDRAWN),
+            "voice_max_seconds": settings.VOICE_MAX_SECONDS,
             "rating_form": RatingForm() if selectors.wants_rating(case, user) else None,
             "can_request_summary": domain is not None and "summary" in actions,
             **(domain.case_context(case, user) if domain else {}),
@@ -428,6 +430,33 @@ def document_upload(request: HttpRequest, reference: str) -> HttpResponse:
     for result in results:
         (messages.success if result["ok"] else messages.error)(request, result["message"])
     return redirect("case_detail", reference=case.reference)
+
+
+@require_POST
+@login_required
+def voice_upload(request: HttpRequest, reference: str) -> JsonResponse:
+    """A recording from the case page's microphone button (static/js/voice.js), posted in the
+    chat; the message reaches the room by its socket like any other. Answers JSON: the page shows
+    `message` when `ok` is false."""
+    user = _user(request)
+    case = selectors.case_get_for_user(user=user, reference=reference)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return JsonResponse({"ok": False, "message": _("Choose a file.")}, status=400)
+    try:
+        limits.take("uploads", f"user:{user.pk}")
+        message, _created = voice_message_post(
+            case=case, sender=user, upload=upload, name=upload.name or "voice",
+            client_id=str(request.POST.get("client_id") or ""),
+        )  # fmt: skip
+    except limits.RateLimited as limited:
+        return JsonResponse({"ok": False, "message": str(limited.message)}, status=429)
+    except (UploadRefused, CaseError) as error:
+        return JsonResponse({"ok": False, "message": " ".join(error.messages)}, status=400)
+    except StorageUnavailable as error:
+        reason = SCANNER_DOWN if isinstance(error, ScannerUnavailable) else STORAGE_DOWN
+        return JsonResponse({"ok": False, "message": str(reason)}, status=503)
+    return JsonResponse({"ok": True, "seq": message.seq})
 
 
 @require_GET

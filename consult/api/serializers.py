@@ -377,6 +377,11 @@ class MessageCreateSerializer(serializers.Serializer):
     }
 
 
+class VoiceUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The recording: WebM or Ogg with Opus, or MP4 (M4A) with AAC")
+    client_id = serializers.CharField(max_length=64, help_text="Chosen by the client: a retry is stored once")
+
+
 class MessageCreatedSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     created = serializers.BooleanField()

@@ -56,6 +56,7 @@ urlpatterns = [
     path(f"{case}documents/", views.DocumentListView.as_view(), name="documents"),
     path(f"{case}documents/<int:document_id>/", views.DocumentDownloadView.as_view(), name="document-download"),
     path(f"{case}messages/", views.MessageListView.as_view(), name="messages"),
+    path(f"{case}messages/voice/", views.VoiceMessageView.as_view(), name="voice-message"),
     path("queue/", views.QueueView.as_view(), name="queue"),
     path("queue/claim/", views.ClaimNextView.as_view(), name="queue-claim"),
     path("queue/on-duty/", views.OnDutyView.as_view(), name="queue-on-duty"),

@@ -32,6 +32,7 @@ from consult.models import Case, Document, Message, Professional, Skill, User
 from consult.net import client_address
 from consult.services import messages as chat
 from consult.services.reads import case_read_record
+from consult.services.voice import voice_message_post
 from staff.services import needs_second_factor, second_factor_check
 
 CASE_REF = OpenApiParameter("reference", str, OpenApiParameter.PATH, description="Case reference")
@@ -259,7 +260,10 @@ class DocumentDownloadView(APIView):
     @extend_schema(
         parameters=[CASE_REF],
         # The file is sent as the type it was stored as: one of the types uploads accept.
-        responses={**{(200, kind): OpenApiTypes.BINARY for kind in files.ACCEPTED_TYPES}, 302: None},
+        responses={
+            **{(200, kind): OpenApiTypes.BINARY for kind in [*files.ACCEPTED_TYPES, *files.AUDIO_TYPES]},
+            302: None,
+        },
         tags=["documents"],
     )
     def get(self, request: Request, reference: str, document_id: int) -> Any:
@@ -348,6 +352,39 @@ class MessageListView(APIView):
             body=data.validated_data.get("body", ""),
             client_id=data.validated_data["client_id"],
             document=document,
+        )
+        if created:
+            chat.offline_notice_enqueue(message=message)
+        return Response(
+            {"seq": message.seq, "created": created, "message": chat.message_payload(message)},
+            status=201 if created else 200,
+        )
+
+
+class VoiceMessageView(APIView):
+    throttle_classes = [UploadThrottle]
+
+    @extend_schema(
+        parameters=[CASE_REF],
+        request={"multipart/form-data": s.VoiceUploadSerializer},
+        responses={201: s.MessageCreatedSerializer, 200: s.MessageCreatedSerializer},
+        tags=["messages"],
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        """Send a voice message: a recording (WebM or Ogg with Opus, MP4 with AAC; at most
+        VOICE_MAX_SECONDS) checked by its bytes, kept privately on the case and posted in its chat.
+        Its message's document carries `is_audio` and `duration_ms`. A retry with the same client
+        id gets the first message (200) without reading the file again."""
+        case = _case(request, reference)
+        data = s.VoiceUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        message, created = voice_message_post(
+            case=case,
+            sender=_user(request),
+            upload=upload,
+            name=upload.name or "",
+            client_id=data.validated_data["client_id"],
         )
         if created:
             chat.offline_notice_enqueue(message=message)

@@ -43,7 +43,8 @@ def can_upload(case: Case, user: User) -> bool:
 
 def _check_case_room(case: Case, extra_bytes: int) -> None:
     documents = case.documents.exclude(kind=DocumentKind.SUMMARY)
-    totals = documents.aggregate(n=Count("pk"), size=Sum("size"))
+    # Voice messages take room in bytes but not a place among the case's files: a conversation holds many.
+    totals = documents.aggregate(n=Count("pk", filter=~Q(kind=DocumentKind.VOICE)), size=Sum("size"))
     if totals["n"] >= settings.UPLOAD_MAX_FILES_PER_CASE:
         raise UploadRefused(
             _("This case already has %(n)d files, the most it can hold.") % {"n": settings.UPLOAD_MAX_FILES_PER_CASE},
@@ -71,7 +72,7 @@ def document_add(
         raise WrongState(_("This case is finished; files can no longer be added."))
     if not can_upload(case, uploader):
         raise NotAllowed(_("Only the people on this case can add files to it."))
-    if kind not in DocumentKind.values or kind == DocumentKind.SUMMARY:
+    if kind not in DocumentKind.values or kind in (DocumentKind.SUMMARY, DocumentKind.VOICE):
         raise UploadRefused(_("Choose what kind of document this is."), code="kind")
     _check_case_room(case, 0)
     received = files.receive(upload, name)
@@ -83,7 +84,12 @@ def document_add(
 
 
 def _keep(
-    case: Case, uploader: User | None, checked: files.CheckedFile, kind: str, verification_code: str | None = None
+    case: Case,
+    uploader: User | None,
+    checked: files.CheckedFile,
+    kind: str,
+    verification_code: str | None = None,
+    duration_ms: int | None = None,
 ) -> tuple[Document, bool]:
     """Store checked bytes and their row; the object first, so a row never points at nothing,
     and outside the transaction, so no lock is held while the file store works."""
@@ -100,7 +106,7 @@ def _keep(
             if existing is None:
                 if kind != DocumentKind.SUMMARY:
                     _check_case_room(locked, checked.size)
-                document = _document_row(locked, uploader, checked, kind, key, verification_code)
+                document = _document_row(locked, uploader, checked, kind, key, verification_code, duration_ms)
     except BaseException:
         # No row will point at the object: remove it now (sweep_orphans catches any we miss).
         _forget([key])
@@ -119,6 +125,7 @@ def _document_row(
     kind: str,
     key: str,
     verification_code: str | None = None,
+    duration_ms: int | None = None,
 ) -> Document:
     """The row (and timeline event) for bytes already stored under `key`. Call in a transaction."""
     document = Document(
@@ -132,6 +139,7 @@ def _document_row(
         sha256=checked.sha256,
         received_sha256=checked.received_sha256,
         verification_code=verification_code,
+        duration_ms=duration_ms,
     )
     document.full_clean(exclude=["case", "uploader"])
     document.save()

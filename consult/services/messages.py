@@ -44,6 +44,8 @@ def message_payload(message: Message) -> dict[str, Any]:
             "name": document.original_name,
             "url": reverse("document_download", args=[message.case.reference, document.pk]),
             "is_image": document.is_image,
+            "is_audio": document.is_audio,
+            "duration_ms": document.duration_ms,
         }
         if document
         else None,
@@ -171,8 +173,8 @@ def message_system(*, case: Case, verb: str, actor: User | None, detail: dict[st
 
 # What message_payload reads of a message, its sender and its document.
 PAYLOAD_FIELDS = (
-    "seq", "kind", "sender__name", "body", "document__original_name", "document__content_type", "client_id",
-    "detail", "created_at",
+    "seq", "kind", "sender__name", "body", "document__original_name", "document__content_type",
+    "document__duration_ms", "client_id", "detail", "created_at",
 )
 
 

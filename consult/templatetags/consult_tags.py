@@ -31,6 +31,15 @@ def duration_text(value: timedelta | None) -> str:
     return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
 
 
+@register.filter
+def clock(milliseconds: int | None) -> str:
+    """A recording's length as a player shows it: "0:03", "4:59"."""
+    if milliseconds is None:
+        return ""
+    seconds = max(round(milliseconds / 1000), 1)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 @lru_cache(maxsize=256)
 def _label(choices: type[Choices], value: Any, language: str) -> str:
     try:
