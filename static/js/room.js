@@ -93,7 +93,26 @@
       body.textContent = message.body;
       li.appendChild(body);
     }
-    if (message.document) {
+    if (message.document && message.document.is_audio) {
+      // A voice message (static/js/voice.js): played in place, its length beside it.
+      var voice = document.createElement("span");
+      voice.className = "chat-voice";
+      var label = document.createElement("span");
+      label.className = "voice-label";
+      label.textContent = (texts.voice || "") + " ";
+      var length = document.createElement("span");
+      length.className = "voice-length";
+      var seconds = Math.max(Math.round((message.document.duration_ms || 0) / 1000), 1);
+      length.textContent = message.document.duration_ms ? Math.floor(seconds / 60) + ":" + ("0" + (seconds % 60)).slice(-2) : "";
+      label.appendChild(length);
+      var player = document.createElement("audio");
+      player.controls = true;
+      player.preload = "metadata";
+      player.src = message.document.url;
+      voice.appendChild(label);
+      voice.appendChild(player);
+      li.appendChild(voice);
+    } else if (message.document) {
       var link = document.createElement("a");
       link.href = message.document.url;
       link.target = "_blank";
@@ -146,7 +165,7 @@
   function addMessage(message) {
     var shown = message.seq ? log.querySelector("li[data-seq='" + message.seq + "']") : null;
     // A file sent from here was shown by its name until the server's copy brings its picture or link.
-    var placeholder = shown && message.document && !shown.querySelector(".chat-image, .chat-file") ? shown : null;
+    var placeholder = shown && message.document && !shown.querySelector(".chat-image, .chat-file, .chat-voice") ? shown : null;
     if (shown && !placeholder) return;
     var pending = placeholder || (message.client_id && message.sender_id === me
       ? log.querySelector("li.pending[data-client-id='" + CSS.escape(message.client_id) + "']") : null);
