@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -459,6 +460,38 @@ def voice_upload(request: HttpRequest, reference: str) -> JsonResponse:
     return JsonResponse({"ok": True, "seq": message.seq})
 
 
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _byte_range(request: HttpRequest, document: Document) -> tuple[int, int] | None:
+    """The one byte range asked for (first, last), clipped to the file; (-1, -1) when it cannot be
+    served; None when the whole file is asked for. Safari plays audio only from a server that
+    answers ranges (object storage does; this is for the local disk)."""
+    asked = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+    if asked is None or not (asked[1] or asked[2]):
+        return None
+    size = document.size
+    if asked[1]:
+        first, last = int(asked[1]), min(int(asked[2]) if asked[2] else size - 1, size - 1)
+    else:
+        first, last = max(size - int(asked[2]), 0), size - 1
+    return (first, last) if first <= last and first < size else (-1, -1)
+
+
+def _partial(handle: Any, document: Document, ranged: tuple[int, int]) -> HttpResponse:
+    first, last = ranged
+    with handle:
+        if first < 0:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{document.size}"
+            return response
+        handle.seek(first)
+        data = handle.read(last - first + 1)
+    response = HttpResponse(data, status=206, content_type=document.content_type)
+    response["Content-Range"] = f"bytes {first}-{first + len(data) - 1}/{document.size}"
+    return response
+
+
 @require_GET
 @login_required
 def document_download(request: HttpRequest, reference: str, document_id: int) -> HttpResponse | FileResponse:
@@ -468,6 +501,7 @@ def document_download(request: HttpRequest, reference: str, document_id: int) ->
     as_attachment = request.GET.get("download") == "1"
     disposition = content_disposition_header(as_attachment, document.original_name) or "inline"
     response: HttpResponse | FileResponse
+    ranged: tuple[int, int] | None = None
     try:
         if files.storage_is_remote():
             url = files.presigned_url(
@@ -479,11 +513,19 @@ def document_download(request: HttpRequest, reference: str, document_id: int) ->
                 handle = files.open_stored(document.storage_key)
             except FileNotFoundError:
                 raise Http404("file missing") from None
-            response = FileResponse(handle, content_type=document.content_type)
+            ranged = _byte_range(request, document) if document.is_audio else None
+            if ranged is not None:
+                response = _partial(handle, document, ranged)
+            else:
+                response = FileResponse(handle, content_type=document.content_type)
+            if document.is_audio:
+                response["Accept-Ranges"] = "bytes"
             response["Content-Disposition"] = disposition
     except StorageUnavailable:
         return render(request, "consult/storage_down.html", {"case": case}, status=503)
-    services.document_record_view(document=document, user=user)
+    # A player asks for a recording in several pieces: one view, the one from its start.
+    if ranged is None or ranged[0] == 0:
+        services.document_record_view(document=document, user=user)
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"

@@ -286,3 +286,27 @@ def test_an_outsider_can_neither_send_nor_fetch_one_from_the_pages(
     assert page_post(client, case, audio.ogg_opus()).status_code == 404
     assert client.get(reverse("document_download", args=[case.reference, message.document.pk])).status_code == 404
     assert Document.objects.filter(case=case).count() == 1
+
+
+def test_the_recording_is_served_in_byte_ranges_as_safari_asks_for_it(
+    case: Case, alice: User, doctor: Professional, login: Callable[..., Client]
+) -> None:
+    data = audio.mp4_aac()
+    message = post(case, alice, data, name="voice.m4a")
+    assert message.document is not None
+    url = reverse("document_download", args=[case.reference, message.document.pk])
+    client = login(doctor.user, "en")
+
+    first = client.get(url, HTTP_RANGE="bytes=0-1")
+    middle = client.get(url, HTTP_RANGE="bytes=100-")
+    tail = client.get(url, HTTP_RANGE="bytes=-10")
+    beyond = client.get(url, HTTP_RANGE=f"bytes={len(data)}-")
+
+    assert (first.status_code, first.content, first["Content-Range"]) == (206, data[:2], f"bytes 0-1/{len(data)}")
+    assert middle.status_code == 206 and middle.content == data[100:]
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    assert (beyond.status_code, beyond["Content-Range"]) == (416, f"bytes */{len(data)}")
+    assert first["Accept-Ranges"] == "bytes" and first["Content-Type"] == "audio/mp4"
+    assert first["X-Content-Type-Options"] == "nosniff"
+    # One view on the timeline for the player's first piece, none for the others.
+    assert case.events.filter(verb="document_viewed").count() == 1
