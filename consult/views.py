@@ -39,7 +39,7 @@ from consult.forms import (
     ReassignForm,
 )
 from consult.intake import SENT_TAG, poster_place
-from consult.models import Case, Document, Professional, Role, Skill, Status, User, Verb
+from consult.models import Case, Document, DocumentKind, Professional, Role, Skill, Status, User, Verb
 from consult.net import client_address
 from consult.once import submit_once
 from consult.services.reads import case_read_record
@@ -176,7 +176,8 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "place_in_line": place,
             "estimated_wait": selectors.estimated_wait(case) if place else None,
             "reason_form": ReasonForm(),
-            "documents": case.documents.select_related("uploader"),
+            # Voice messages are played in the chat, not listed among the papers.
+            "documents": case.documents.exclude(kind=DocumentKind.VOICE).select_related("uploader"),
             "can_upload": services.can_upload(case, user),
             "kind_form": DocumentKindForm(kind=case.kind),
             "domain_template": domain.case_template if domain else None,

@@ -294,7 +294,9 @@ def summary_generate(*, case: Case, actor: User | None) -> Document:
             verify_url=verify_url,
             qr=qr_svg(verify_url),
             generated_at=timezone.now(),
-            documents=case.documents.exclude(kind=DocumentKind.SUMMARY).order_by("created_at"),
+            documents=case.documents.exclude(kind__in=[DocumentKind.SUMMARY, DocumentKind.VOICE]).order_by(
+                "created_at"
+            ),
         )
         data = render_pdf(template, context)
         name = f"{domain.summary_title} {case.reference}.pdf"

@@ -310,3 +310,15 @@ def test_the_recording_is_served_in_byte_ranges_as_safari_asks_for_it(
     assert first["X-Content-Type-Options"] == "nosniff"
     # One view on the timeline for the player's first piece, none for the others.
     assert case.events.filter(verb="document_viewed").count() == 1
+
+
+def test_voice_messages_are_in_the_chat_not_among_the_papers(
+    case: Case, alice: User, login: Callable[..., Client]
+) -> None:
+    post(case, alice, audio.webm_opus(), name="voice.webm")
+
+    page = login(alice, "en").get(reverse("case_detail", args=[case.reference])).content.decode()
+
+    documents = page.split('id="documents"', 1)[1].split("</section>", 1)[0]
+    assert "voice.webm" not in documents
+    assert "chat-voice" in page
