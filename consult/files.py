@@ -553,6 +553,30 @@ def _decoded_seconds(path: str, demuxer: str) -> float:
     return max(times) / 1_000_000
 
 
+# The muxer each accepted container is written back with, and its options: MP4 with its index
+# first, so a player starts before the whole file has arrived.
+_AUDIO_MUXERS = {"audio/webm": ["-f", "webm"], "audio/mp4": ["-f", "mp4", "-movflags", "+faststart"],
+                 "audio/ogg": ["-f", "ogg"]}  # fmt: skip
+
+
+def _remuxed(path: str, demuxer: str, content_type: str) -> bytes:
+    """The recording's one audio stream copied into a new file of the same kind (nothing decoded
+    again): without its metadata (a phone's voice memo is named after the street it was recorded
+    in) and, for a browser's WebM, with the length and index a player needs to show and seek."""
+    out = f"{path}.out"
+    try:
+        done = _run_ffmpeg_tool([
+            "ffmpeg", "-v", "error", "-hide_banner", "-nostdin", "-protocol_whitelist", "file", "-f", demuxer,
+            "-i", path, "-map", "0:a:0", "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1",
+            "-fflags", "+bitexact", *_AUDIO_MUXERS[content_type], "-y", out,
+        ])  # fmt: skip
+        if done.returncode != 0:
+            raise _audio_damaged()
+        return Path(out).read_bytes()
+    finally:
+        Path(out).unlink(missing_ok=True)
+
+
 def check_audio(received: Received) -> CheckedAudio:
     """Judge a voice recording by its bytes: a container and codec phones record, one audio stream
     and no video, no longer than VOICE_MAX_SECONDS, decodable to its end. Raises UploadRefused
@@ -585,15 +609,16 @@ def check_audio(received: Received) -> CheckedAudio:
         if promised > settings.VOICE_MAX_SECONDS:
             raise _audio_too_long()
         seconds = _decoded_seconds(handle.name, demuxer)
-    if seconds > settings.VOICE_MAX_SECONDS:
-        raise _audio_too_long()
-    if seconds <= 0 or promised - seconds > _TRUNCATED_SLACK_SECONDS:
-        raise _audio_damaged()
+        if seconds > settings.VOICE_MAX_SECONDS:
+            raise _audio_too_long()
+        if seconds <= 0 or promised - seconds > _TRUNCATED_SLACK_SECONDS:
+            raise _audio_damaged()
+        data = _remuxed(handle.name, demuxer, content_type)
     stem = received.name.rsplit(".", 1)[0] if "." in received.name else received.name
     checked = CheckedFile(
-        data=received.data,
+        data=data,
         content_type=content_type,
-        sha256=received.sha256,
+        sha256=hashlib.sha256(data).hexdigest(),
         name=f"{stem}.{AUDIO_TYPES[content_type]}",
         received_sha256=received.sha256,
     )

@@ -35,6 +35,15 @@ def mp4_aac(seconds: int = 3) -> bytes:
 
 
 @functools.cache
+def mp4_aac_titled(title: str) -> bytes:
+    """As a phone's voice memo app keeps it: named after where it was recorded."""
+    return _ffmpeg(
+        "memo.m4a", "-f", "lavfi", "-i", "sine=frequency=523:duration=3", "-c:a", "aac",
+        "-metadata", f"title={title}", "-metadata", "comment=recorded at home",
+    )  # fmt: skip
+
+
+@functools.cache
 def ogg_opus(seconds: int = 3) -> bytes:
     """As Firefox's MediaRecorder writes it: Ogg with Opus."""
     return _ffmpeg(

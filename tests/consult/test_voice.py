@@ -4,8 +4,12 @@ compared in English, word for word as consult/files.py gives them."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,6 +147,39 @@ def test_a_missing_ffmpeg_is_the_servers_fault_not_the_file(monkeypatch: Any) ->
         judge(audio.webm_opus())
 
 
+def stored(document: Document) -> bytes:
+    with files.open_stored(document.storage_key) as handle:
+        data = handle.read()
+    assert isinstance(data, bytes)
+    return data
+
+
+def probed(data: bytes, tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "probed"
+    path.write_bytes(data)
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration:format_tags", "-of", "json", str(path)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    found = json.loads(done.stdout)["format"]
+    assert isinstance(found, dict)
+    return found
+
+
+def test_what_is_kept_has_no_metadata_and_a_browsers_recording_gets_its_length(tmp_path: Path) -> None:
+    memo = audio.mp4_aac_titled("青山村 3 组 12 号")
+    assert "青山村" in json.dumps(probed(memo, tmp_path), ensure_ascii=False)
+    chromium = audio.webm_opus()
+    assert "duration" not in probed(chromium, tmp_path)
+
+    kept_memo = judge(memo, "新录音.m4a").file.data
+    kept_chromium = judge(chromium).file.data
+
+    assert "青山村" not in json.dumps(probed(kept_memo, tmp_path), ensure_ascii=False)
+    assert "青山村".encode() not in kept_memo
+    assert 2.9 <= float(probed(kept_chromium, tmp_path)["duration"]) <= 3.1
+
+
 # --- kept and posted -------------------------------------------------------------------------
 
 
@@ -167,7 +204,11 @@ def test_it_keeps_the_recording_privately_and_posts_it_with_its_duration(
     assert document.kind == DocumentKind.VOICE and document.content_type == "audio/webm"
     assert 2900 <= (document.duration_ms or 0) <= 3100
     with files.open_stored(document.storage_key) as handle:
-        assert handle.read() == data
+        kept = handle.read()
+    # The same recording, copied into a new file of its kind: what it is judged by, again.
+    assert kept != data and judge(kept).duration_ms == document.duration_ms
+    assert document.sha256 == hashlib.sha256(kept).hexdigest()
+    assert document.received_sha256 == hashlib.sha256(data).hexdigest()
     payload = chat.message_payload(message)["document"]
     assert payload["is_audio"] and not payload["is_image"]
     assert payload["duration_ms"] == document.duration_ms
@@ -259,7 +300,7 @@ def test_the_case_page_sends_one_and_both_sides_can_play_it(
         fetched = login(user, "en").get(url)
         assert fetched.status_code == 200
         assert fetched["Content-Type"] == "audio/webm"
-        assert b"".join(fetched.streaming_content) == audio.webm_opus()  # type: ignore[attr-defined]
+        assert b"".join(fetched.streaming_content) == stored(document)  # type: ignore[attr-defined]
     page = login(doctor.user, "en").get(reverse("case_detail", args=[case.reference]))
     assert f'<audio controls preload="metadata" src="{url}"' in page.content.decode()
     assert "0:03" in page.content.decode()
@@ -291,9 +332,9 @@ def test_an_outsider_can_neither_send_nor_fetch_one_from_the_pages(
 def test_the_recording_is_served_in_byte_ranges_as_safari_asks_for_it(
     case: Case, alice: User, doctor: Professional, login: Callable[..., Client]
 ) -> None:
-    data = audio.mp4_aac()
-    message = post(case, alice, data, name="voice.m4a")
+    message = post(case, alice, audio.mp4_aac(), name="voice.m4a")
     assert message.document is not None
+    data = stored(message.document)
     url = reverse("document_download", args=[case.reference, message.document.pk])
     client = login(doctor.user, "en")
 
