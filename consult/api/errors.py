@@ -22,6 +22,8 @@ from consult.limits import wait_message
 # a malformed request. Every other refusal of a file is a 400.
 UPLOAD_STATUS = {
     "type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    "audio_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    "audio_video": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     "case_full": status.HTTP_409_CONFLICT,
     "too_many_files": status.HTTP_409_CONFLICT,
 }

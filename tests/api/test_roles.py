@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from consult import services
 from consult.api import urls as api_urls
-from consult.models import Case, Document, Message, Professional, Rating, Status, User
+from consult.models import Case, Document, DocumentKind, Message, Professional, Rating, Status, User
 from legal.models import MediationOutcome
 from medical.models import ConsultationNote
 from privacy import services as privacy_services
@@ -46,6 +46,7 @@ from tests.api.conftest import (
     write_note,
 )
 from tests.conftest import PASSWORD, recovery_code, second_factor_fields
+from tests.consult import audio_corpus as audio
 from tests.consult import files_corpus as corpus
 
 OWNER, OTHER_RESIDENT, ASSIGNEE, OTHER_PROFESSIONAL, OTHER_KIND, COORDINATOR, ANONYMOUS = ROLES
@@ -86,6 +87,10 @@ class Row:
 def _upload(case: Case, cast: Cast) -> dict[str, Any]:
     report = SimpleUploadedFile("报告.pdf", corpus.pdf(title="API"), content_type="application/pdf")
     return {"file": report, "kind": "exam_report"}
+
+
+def _voice(case: Case, cast: Cast) -> dict[str, Any]:
+    return {"file": SimpleUploadedFile("voice.ogg", audio.ogg_opus(), content_type="audio/ogg"), "client_id": "v-1"}
 
 
 ROWS = [
@@ -143,6 +148,7 @@ ROWS = [
     Row("messages", "GET", on_the_case(200, 200, 200), state="active"),
     Row("messages", "POST", on_the_case(201, 201, 201), state="active",
         body=lambda case, cast: {"client_id": "c-1", "body": "您好，我把报告传上来了。"}),
+    Row("voice-message", "POST", on_the_case(201, 201, 201), state="active", body=_voice, multipart=True),
     Row("queue", "GET", signed_in(403, assignee=200, other_professional=200, other_kind=200)),
     # Bob's case waits: the assignee takes it; the other doctor is off duty (409: on duty, the same
     # call would take it); the lawyer has nothing.
@@ -295,6 +301,9 @@ def check_success(row: Row, role: str, world: World, response: Any, client: APIC
         assert [d["id"] for d in response.json()] == [world.document.pk]
     elif key == ("POST", "documents"):
         assert Document.objects.get(pk=response.json()["id"]).uploader == user
+    elif key == ("POST", "voice-message"):
+        sent = Message.objects.get(case=case, seq=response.json()["seq"])
+        assert sent.sender == user and sent.document is not None and sent.document.kind == DocumentKind.VOICE
     elif key == ("GET", "document-download"):
         assert b"".join(response.streaming_content).startswith(b"%PDF")
     elif key == ("GET", "consent-text"):
