@@ -54,6 +54,11 @@ FINISH_SECONDS = 5.0
 # A body at the limit must fit however a client encodes it: JSON encoders that escape non-ASCII
 # write a Chinese character as \uXXXX (6 characters) and an emoji as a surrogate pair (12).
 MAX_FRAME_CHARS = 12 * MESSAGE_MAX_LENGTH + 1_000
+# A `synced` names who is online from what this socket last heard (its own presence write, then
+# the room's announcements) when that is this recent: in a reconnect storm every hello otherwise
+# read it again, right after the presence batch had. Older, or after the layer lost events, it is
+# read with the page. (What no announcement says: a dead process's rows expiring from the window.)
+ONLINE_HEARD_SECONDS = 10.0
 # Close codes (4000-4999 are the application's own).
 CLOSE_ACCESS_LOST = 4403
 CLOSE_LOGGED_OUT = 4401
@@ -134,6 +139,8 @@ class CaseRoomConsumer(Consumer):
     kind = "case_room"
     case: Case
     user: User
+    online: presence.Online | None = None  # who is online, as this socket last heard
+    online_heard = 0.0
 
     async def connect(self) -> None:
         reference = self.scope["url_route"]["kwargs"]["reference"]
@@ -167,8 +174,13 @@ class CaseRoomConsumer(Consumer):
         await self.accept()
         # Who is online reaches this socket with the room's announcement (it is in the room now),
         # and again with the `synced` that answers its hello.
-        await presence.opened(case_id=self.case.pk, user_id=user.pk, channel_name=self.channel_name)
+        self.heard_online(
+            await presence.opened(case_id=self.case.pk, user_id=user.pk, channel_name=self.channel_name)
+        )
         await self.send_place()
+
+    def heard_online(self, online: presence.Online | None) -> None:
+        self.online, self.online_heard = online, time.monotonic()
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "groups_joined"):
@@ -274,7 +286,10 @@ class CaseRoomConsumer(Consumer):
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
             await self.send_error("bad_field", _("last_seq must be a whole number."), answers="hello")
             return
-        batch, online = await db(self.replay)(last_seq)
+        heard = self.online if time.monotonic() - self.online_heard < ONLINE_HEARD_SECONDS else None
+        batch, online = await db(self.replay)(last_seq, heard is None)
+        if online is None and len(batch) < REPLAY_PAGE:
+            online = heard
         for message in batch:
             await self.send_json({"type": "message", "message": self.render(chat.message_payload(message))})
         if batch:
@@ -286,11 +301,12 @@ class CaseRoomConsumer(Consumer):
             synced["online"] = online
         await self.send_json(synced)
 
-    def replay(self, after: int) -> tuple[list[Message], list[dict[str, Any]] | None]:
-        """A page of the messages after `after`, and, with the last page, who is online: one trip
-        to the database for a client coming back (after a restart, every client at once)."""
+    def replay(self, after: int, online: bool) -> tuple[list[Message], list[dict[str, Any]] | None]:
+        """A page of the messages after `after`, and, with the last page, who is online if asked
+        (`online`): one trip to the database for a client coming back (after a restart, every
+        client at once)."""
         batch = chat.messages_after(case=self.case, seq=after, limit=REPLAY_PAGE)
-        return batch, (chat.online_users(self.case) if len(batch) < REPLAY_PAGE else None)
+        return batch, (chat.online_users(self.case) if online and len(batch) < REPLAY_PAGE else None)
 
     async def on_message(self, content: dict[str, Any]) -> None:
         client_id, body, document_id = content.get("client_id"), content.get("body", ""), content.get("document_id")
@@ -373,6 +389,7 @@ class CaseRoomConsumer(Consumer):
         await self.send_json({"type": "read", "user_id": event["user_id"], "seq": event["seq"]})
 
     async def case_presence(self, event: dict[str, Any]) -> None:
+        self.heard_online(event["online"])
         await self.send_json({"type": "presence", "online": event["online"]})
 
     async def case_typing(self, event: dict[str, Any]) -> None:
@@ -405,6 +422,7 @@ class CaseRoomConsumer(Consumer):
 
     async def layer_resync(self, event: dict[str, Any]) -> None:
         """The channel layer lost events while reconnecting: the client fetches what it missed."""
+        self.heard_online(None)  # announcements may have been lost too: its hello reads who is online
         await self.send_json({"type": "resync"})
 
     async def user_logout(self, event: dict[str, Any]) -> None:

@@ -346,6 +346,12 @@ async def test_a_tokens_connect_costs_four_statements_and_reads_only_what_the_ro
     # of the case with its skill, resident, assignee and the assignee's user.
     columns = case_read.split(" FROM ")[0].count(",") + 1
     assert columns <= 12 and "consult_skill" not in case_read, case_read
+    # The token and what the room reads of its user: not the password hash, e-mail and the rest.
+    columns = token_read.split(" FROM ")[0].count(",") + 1
+    assert columns <= 15 and "password" not in token_read and "email" not in token_read, token_read
+    await comm.send_json_to({"type": "typing"})  # the user's name and language, in the event loop
+    await comm.send_json_to({"type": "message", "client_id": "c1", "body": "你好"})
+    assert (await receive_until(comm, "ack"))["seq"] >= 1
     await comm.disconnect()
 
 
@@ -405,5 +411,59 @@ async def test_a_hello_replays_what_the_room_broadcast_without_reading_the_case_
     assert replayed[-2:] == payloads  # as broadcast live, the document's name, kind and link included
     assert [m["kind"] for m in replayed[:-2]] == ["system"]  # "assigned", rendered as before
     assert payloads[1]["document"]["is_image"] and case.reference in payloads[1]["document"]["url"]
-    assert len(statements) == 2  # the page; who is online
-    assert "consult_case" not in statements[0], statements[0]
+    assert len(statements) == 1  # the page (who is online: as the connect's presence write heard it)
+    assert "consult_case" not in statements[0] and "realtime_connection" not in statements[0], statements[0]
+
+
+@pytest.mark.asyncio
+async def test_a_hello_names_who_is_online_as_the_room_last_announced_it_without_reading_it_again(
+    connect: Connect, alice: User, doctor: Professional, case: Case, statements: list[str]
+) -> None:
+    from tests.realtime.conftest import hello
+
+    comm = await connect(alice, room_path(case.reference))
+    await receive_until(comm, "presence")
+    theirs = await connect(doctor.user, room_path(case.reference))
+    await receive_until(theirs, "presence")
+    everyone = sorted([alice.pk, doctor.user.pk])
+    assert sorted(p["id"] for p in (await receive_until(comm, "presence"))["online"]) == everyone
+    statements.clear()
+
+    _replayed, synced = await hello(comm)
+    assert sorted(p["id"] for p in synced["online"]) == everyone  # the doctor's arrival, announced
+    assert not any("realtime_connection" in sql for sql in statements), statements
+
+    await theirs.disconnect()
+    assert [p["id"] for p in (await receive_until(comm, "presence"))["online"]] == [alice.pk]
+    _replayed, synced = await hello(comm)
+    assert [p["id"] for p in synced["online"]] == [alice.pk]  # and her leaving
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("why", ["the layer lost events", "it is old"])
+async def test_a_hello_reads_who_is_online_when_what_the_socket_heard_may_be_wrong(
+    why: str, connect: Connect, alice: User, doctor: Professional, case: Case, statements: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from channels.layers import get_channel_layer
+
+    from realtime import consumers
+    from realtime.events import case_group
+    from tests.realtime.conftest import hello
+
+    comm = await connect(alice, room_path(case.reference))
+    await receive_until(comm, "presence")
+    # The doctor's socket on a process whose announcement this one never heard (written directly).
+    await database_sync_to_async(Connection.objects.create)(
+        case=case, user=doctor.user, channel_name="elsewhere"
+    )
+    if why == "the layer lost events":
+        await get_channel_layer().group_send(case_group(case.pk), {"type": "layer.resync"})
+        await receive_until(comm, "resync")
+    else:
+        monkeypatch.setattr(consumers, "ONLINE_HEARD_SECONDS", 0.0)
+    statements.clear()
+
+    _replayed, synced = await hello(comm)
+    assert sorted(p["id"] for p in synced["online"]) == sorted([alice.pk, doctor.user.pk])
+    assert len(statements) == 2 and "realtime_connection" in statements[1], statements
