@@ -467,3 +467,25 @@ async def test_a_hello_reads_who_is_online_when_what_the_socket_heard_may_be_wro
     _replayed, synced = await hello(comm)
     assert sorted(p["id"] for p in synced["online"]) == sorted([alice.pk, doctor.user.pk])
     assert len(statements) == 2 and "realtime_connection" in statements[1], statements
+
+
+@pytest.mark.asyncio
+async def test_the_narrower_token_read_still_checks_the_whole_token_and_the_users_state(
+    alice: User, doctor: Professional, case: Case
+) -> None:
+    """The socket reads the token itself (fewer of its user's columns): knox's digest of the whole
+    token must still match, and a deactivated user is still refused."""
+    from realtime.auth import _token_user
+
+    _, token = await database_sync_to_async(AuthToken.objects.create)(alice)
+    forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")  # same key, another secret
+
+    assert await database_sync_to_async(_token_user)(token) == alice
+    assert not (await database_sync_to_async(_token_user)(forged)).is_authenticated
+    comm = socket_for(room_path(case.reference), origin=None)
+    comm.scope["headers"].append((b"authorization", f"Token {forged}".encode()))
+    accepted, _ = await comm.connect(timeout=2)
+    assert not accepted
+
+    await database_sync_to_async(User.objects.filter(pk=alice.pk).update)(is_active=False)
+    assert not (await database_sync_to_async(_token_user)(token)).is_authenticated
