@@ -287,7 +287,7 @@ class CaseRoomConsumer(Consumer):
             await self.send_error("bad_field", _("last_seq must be a whole number."), answers="hello")
             return
         heard = self.online if time.monotonic() - self.online_heard < ONLINE_HEARD_SECONDS else None
-        batch, online = await db(self.replay)(last_seq, heard is None)
+        batch, online = await db(self.replay, catch_up=True)(last_seq, heard is None)
         if online is None and len(batch) < REPLAY_PAGE:
             online = heard
         for message in batch:

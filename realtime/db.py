@@ -29,6 +29,10 @@ T = TypeVar("T")
 CHECK_AFTER_IDLE_SECONDS = 5.0
 
 _executor = ThreadPoolExecutor(max_workers=settings.REALTIME_DB_THREADS, thread_name_prefix="realtime-db")
+# A lane of its own for the work that completes sockets already open (their presence rows, their
+# hello's page): in a reconnect storm it waited behind every other socket's access check, so no
+# client was caught up until nearly all had connected.
+_catch_up = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realtime-db-catch-up")
 _thread = threading.local()
 
 
@@ -58,19 +62,21 @@ class _OnDatabaseThread(SyncToAsync):
             _after_call()
 
 
-def db(func: Callable[..., T]) -> Callable[..., Coroutine[Any, Any, T]]:
-    """`func` run on the sockets' database threads."""
-    return _OnDatabaseThread(func, thread_sensitive=False, executor=_executor)
+def db(func: Callable[..., T], *, catch_up: bool = False) -> Callable[..., Coroutine[Any, Any, T]]:
+    """`func` run on the sockets' database threads (`catch_up`: on the lane of open sockets'
+    presence and catch-up reads)."""
+    return _OnDatabaseThread(func, thread_sensitive=False, executor=_catch_up if catch_up else _executor)
 
 
 def close_connections() -> None:
     """Close the database connection of every one of these threads (at the end of a test run, or
     of a server): each thread closes its own, then waits for the others, so every thread takes one."""
-    threads = _executor._max_workers
-    barrier = threading.Barrier(threads)
+    for executor in (_executor, _catch_up):
+        threads = executor._max_workers
+        barrier = threading.Barrier(threads)
 
-    def close(_n: int) -> None:
-        connections.close_all()
-        barrier.wait(timeout=10)
+        def close(_n: int, barrier: threading.Barrier = barrier) -> None:
+            connections.close_all()
+            barrier.wait(timeout=10)
 
-    list(_executor.map(close, range(threads)))
+        list(executor.map(close, range(threads)))

@@ -55,7 +55,7 @@ class _Batcher:
         while self.pending:
             batch, self.pending = self.pending, []
             try:
-                online, refused = await db(write)([change for change, _future in batch])
+                online, refused = await db(write, catch_up=True)([change for change, _future in batch])
             except Exception as error:
                 for _change, future in batch:
                     if not future.done():

@@ -489,3 +489,35 @@ async def test_the_narrower_token_read_still_checks_the_whole_token_and_the_user
 
     await database_sync_to_async(User.objects.filter(pk=alice.pk).update)(is_active=False)
     assert not (await database_sync_to_async(_token_user)(token)).is_authenticated
+
+
+@pytest.mark.asyncio
+async def test_a_hello_and_a_presence_write_do_not_wait_behind_other_sockets_access_checks(
+    connect: Connect, alice: User, doctor: Professional, case: Case
+) -> None:
+    """In a reconnect storm the database threads hold a queue of handshakes' access checks: an
+    open socket's presence row and its hello's page go on a lane of their own."""
+    import asyncio
+    import threading
+
+    from realtime import presence
+    from tests.realtime.conftest import hello
+
+    comm = await connect(alice, room_path(case.reference))
+    await receive_until(comm, "presence")
+    release = threading.Event()
+    threads = realtime_db._executor._max_workers
+    # Every one of the handshakes' threads busy, with more queued behind them.
+    held = [asyncio.ensure_future(realtime_db.db(release.wait)(10)) for _ in range(threads * 3)]
+    try:
+        await asyncio.sleep(0.1)
+        _replayed, synced = await hello(comm)
+        assert [p["id"] for p in synced["online"]] == [alice.pk]
+        online = await asyncio.wait_for(
+            presence.opened(case_id=case.pk, user_id=doctor.user.pk, channel_name="another"), timeout=2
+        )
+        assert sorted(p["id"] for p in online) == sorted([alice.pk, doctor.user.pk])
+        assert not any(task.done() for task in held)  # answered while the handshakes' threads were held
+    finally:
+        release.set()
+        await asyncio.gather(*held)
