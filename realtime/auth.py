@@ -14,10 +14,8 @@ is what a reconnect storm (every socket of a process at once) waits on.
 
 from __future__ import annotations
 
-import binascii
 import logging
 from functools import partial
-from hmac import compare_digest
 from importlib import import_module
 from typing import Any
 
@@ -28,11 +26,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
-from django.utils.translation import gettext as _
 from knox.auth import TokenAuthentication
-from knox.crypto import hash_token
-from knox.models import get_token_model
-from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts import access
@@ -52,37 +46,7 @@ def _token(scope: dict[str, Any]) -> str | None:
     return None
 
 
-# Columns of a token's user that no socket reads (a handshake in a storm built all 21 of the token
-# and its user). Read on first use if something ever does, on the database thread that touches it.
-UNREAD_USER_FIELDS = tuple(
-    f"user__{name}" for name in ("password", "last_login", "email", "large_text", "date_joined", "session_epoch")
-)
-
-
 class SocketTokenAuthentication(TokenAuthentication):
-    def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:
-        """knox's own check (the candidates by the token's key, each digest compared by knox's
-        hash, expiry, renewal, an inactive user refused), on a narrower read of the user."""
-        text = token.decode("utf-8")
-        candidates = (
-            get_token_model()
-            .objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH])
-            .select_related("user")
-            .defer(*UNREAD_USER_FIELDS)
-        )
-        for auth_token in candidates:
-            if self._cleanup_token(auth_token):
-                continue
-            try:
-                digest = hash_token(text)
-            except (TypeError, binascii.Error):
-                break
-            if compare_digest(digest, auth_token.digest):
-                if knox_settings.AUTO_REFRESH and auth_token.expiry:
-                    self.renew_token(auth_token)
-                return self.validate_user(auth_token)
-        raise AuthenticationFailed(_("Invalid token."))
-
     def _cleanup_token(self, auth_token: Any) -> bool:
         # knox also deletes the user's other expired tokens here, a query on every use: the
         # API's requests do that housekeeping; a socket only refuses its own token once expired.
